@@ -1,0 +1,480 @@
+"""The configuration tree: one closed, typed pydantic model per part of the city.
+
+Every field carries its unit in its name and its source (or "assumption") in its description,
+so `docs/parameters.md` and the JSON Schema can be generated from this file. Unknown keys are
+rejected everywhere. A scenario is a base config plus a small overlay (`load_config(path,
+overlays=[...])`); overlays merge recursively, mappings key by key, lists replaced whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+AGE_BANDS: tuple[str, ...] = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+")
+AGE_BAND_LOWER_YEARS: tuple[int, ...] = (16, 25, 35, 45, 55, 65, 75, 85)
+SPECIALTIES: tuple[str, ...] = ("orthopaedics", "rheumatology", "pain")
+CONTRACT_RULES: tuple[str, ...] = ("pbr", "cobic")
+GP_NODE = "gp"
+
+BUILTIN_CONFIG = Path(__file__).parent / "data" / "sheffield.yaml"
+MAX_CONFIG_BYTES = 1_000_000
+
+
+class ConfigError(Exception):
+    """A config problem explained in one line: the field, the value and what is allowed."""
+
+
+def F(default: Any = ..., source: str = "assumption", **kw: Any) -> Any:
+    """A field whose description records where its default comes from."""
+    return Field(default, description=source, **kw)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+PerBand = Annotated[list[float], Field(min_length=len(AGE_BANDS), max_length=len(AGE_BANDS))]
+
+
+def _check_sums_to_one(values: list[float], name: str) -> None:
+    total = sum(values)
+    if abs(total - 1.0) > 1e-3:
+        raise ValueError(f"{name} must sum to 1 (they sum to {total:.4f})")
+
+
+# ----------------------------------------------------------------------------------------------
+# population and practices
+# ----------------------------------------------------------------------------------------------
+class PracticesConfig(Strict):
+    count: int = F(93, "Pulse 2012: Sheffield CCG, 566,900 registered in 93 practices", ge=1,
+                   le=5000)
+    referral_propensity_sd_log: float = F(
+        0.25, "assumption: between-practice spread of referral propensity (log-odds scale); "
+        "practices vary ('unexplained variation in clinical activity', Sheffield GB paper 2013)",
+        ge=0.0, le=2.0)
+    list_size_sd_log: float = F(0.45, "assumption: spread of practice list sizes (log scale)",
+                                ge=0.0, le=2.0)
+
+
+class PopulationConfig(Strict):
+    registered_adults: int = F(
+        465_000, "Pulse 2012: 566,900 registered all ages × adult (16+) share ≈ 0.82 (ONS age "
+        "structure, assumption)", ge=100, le=20_000_000)
+    age_band_shares: PerBand = F(
+        [0.19, 0.18, 0.15, 0.16, 0.12, 0.10, 0.07, 0.03],
+        "assumption from ONS mid-2013 Sheffield estimates (student bulge at 16-24)")
+    female_share_by_age_band: PerBand = F(
+        [0.49, 0.49, 0.50, 0.50, 0.50, 0.52, 0.56, 0.66],
+        "assumption from ONS mid-year estimates (women live longer)")
+    deprivation_quintile_shares: list[Share] = F(
+        [0.32, 0.18, 0.16, 0.15, 0.19],
+        "assumption: Sheffield residents by national IMD quintile (1 = most deprived)",
+        min_length=5, max_length=5)
+    mortality_per_1000_per_year_by_age_band: PerBand = F(
+        [0.3, 0.5, 1.1, 2.6, 6.0, 14.0, 42.0, 150.0],
+        "assumption from ONS England & Wales life tables 2011-13 (rounded)")
+    growth_per_year_by_age_band: PerBand = F(
+        [0.002, 0.006, 0.004, 0.000, 0.006, 0.015, 0.015, 0.030],
+        "Sheffield City Council projections: 65+ grow 42-46% over 25 years (≈1.5%/yr), 85+ "
+        "more than double (≈3%/yr); younger bands assumption")
+    eq5d_norm_by_age_band: PerBand = F(
+        [0.93, 0.92, 0.90, 0.87, 0.83, 0.81, 0.76, 0.70],
+        "assumption from UK EQ-5D population norms (Kind et al. 1999)")
+    practices: PracticesConfig = PracticesConfig()
+
+    @model_validator(mode="after")
+    def _shares(self) -> PopulationConfig:
+        _check_sums_to_one(self.age_band_shares, "age_band_shares")
+        _check_sums_to_one(self.deprivation_quintile_shares, "deprivation_quintile_shares")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# conditions and procedures
+# ----------------------------------------------------------------------------------------------
+class RouteBenefit(Strict):
+    primary_care_qaly: float = F(0.0, "assumption: expected QALY gain of GP management", ge=-1,
+                                 le=5)
+    community_qaly: float = F(0.02, "assumption: expected QALY gain of a community MSK course",
+                              ge=-1, le=5)
+    specialist_qaly: float = F(0.03, "assumption: expected QALY gain of a specialist opinion",
+                               ge=-1, le=5)
+    hub_qaly: float = F(0.03, "assumption: expected QALY gain of hub assessment and triage",
+                        ge=-1, le=5)
+
+
+class ConditionConfig(Strict):
+    onset_per_1000_per_year: NonNeg = F(source="assumption; calibrated to Jordan 2010/2014 "
+                                        "consultation prevalence")
+    age_rate_ratio: PerBand = F([1.0] * 8, "assumption: relative onset by age band")
+    female_rate_ratio: NonNeg = F(1.0, "assumption: onset in women relative to men")
+    prevalence_at_start_per_1000: NonNeg = F(0.0, "assumption: episodes under way at the start")
+    chronic: bool = F(False, "whether the episode persists until treated (no natural recovery)")
+    median_duration_weeks: float = F(8.0, "assumption: median natural episode length", gt=0,
+                                     le=520)
+    duration_sigma_log: float = F(0.8, "assumption: spread of episode length (log scale)",
+                                  ge=0.0, le=3.0)
+    consult_probability: Share = F(0.5, "assumption: share of new episodes seen by a GP")
+    consult_delay_weeks_mean: float = F(2.0, "assumption", ge=0.0, le=104)
+    reconsult_per_year: NonNeg = F(0.5, "assumption: GP consultations a year while the "
+                                   "episode is self-managed (chronic conditions)")
+    gp_review_probability: Share = F(0.35, "assumption: GP asks to see the patient again; "
+                                     "Keele 2009: ~2.1 MSK consultations per consulter a year")
+    eq5d_at_onset_mean: float = F(0.65, "assumption", ge=-0.594, le=1.0)
+    eq5d_at_onset_sd: float = F(0.12, "assumption", ge=0.0, le=1.0)
+    eq5d_change_per_year: float = F(0.0, "assumption: drift while untreated (negative = "
+                                    "worse)", ge=-1.0, le=1.0)
+    oxford_joint: Literal["hip", "knee"] | None = F(None, "which Oxford score applies")
+    specialty: Literal["orthopaedics", "rheumatology", "pain"] = F(
+        "orthopaedics", "the outpatient specialty that sees it")
+    procedure: str | None = F(None, "the operation a surgeon may offer (a key of procedures)")
+    route_benefit: RouteBenefit = RouteBenefit()
+    community_recovery_speedup: float = F(
+        0.7, "assumption: remaining episode length multiplied by this after a community course "
+        "(STarT Back: stratified care improves 4-month outcomes, Hill 2011)", gt=0.0, le=1.0)
+    community_eq5d_gain: float = F(0.03, "assumption: EQ-5D gain at the end of a community "
+                                   "course (Roddy 2016: small gains after CATS)", ge=-1, le=1)
+    follow_up_benefit_floor_qaly: NonNeg = F(
+        0.0, "assumption: lasting value of a follow-up (long-term monitoring, e.g. on biologics)")
+    biologic_share: Share = F(0.0, "share of patients under rheumatology started on high-cost "
+                              "drugs (anti-TNF); assumption")
+
+
+class ProcedureConfig(Strict):
+    tariff_gbp: NonNeg = F(source="assumption near 2013/14 PbR tariff (see domain_facts §3)")
+    cases_per_session: float = F(2.0, "HEP model (Harper 2023): 2 primary hips/knees per 4-h "
+                                 "session", gt=0.0, le=20)
+    post_op_eq5d_mean: float = F(0.80, "NHS Digital PROMs 2018-19", ge=-0.594, le=1.0)
+    post_op_eq5d_sd: float = F(0.15, "assumption", ge=0.0, le=1.0)
+    risk_qaly: NonNeg = F(0.05, "assumption: expected QALY cost of complications and recovery")
+    benefit_horizon_years: float = F(5.0, "assumption: years over which a gain is counted in "
+                                     "decisions", gt=0.0, le=40)
+    recovery_weeks: int = F(26, "PROMs are measured at six months", ge=1, le=104)
+
+
+# ----------------------------------------------------------------------------------------------
+# providers, services and the pathway
+# ----------------------------------------------------------------------------------------------
+class ProviderConfig(Strict):
+    name: str = F(source="display name")
+    kind: Literal["nhs_trust", "independent", "out_of_area", "community", "hub"] = F(
+        "nhs_trust", "what sort of organisation it is")
+    fixed_cost_gbp_per_year: NonNeg = F(0.0, "assumption: costs that do not vary with activity")
+    marginal_cost_to_tariff: float = F(0.75, "assumption: marginal cost of one activity as a "
+                                       "share of its national tariff", ge=0.0, le=3.0)
+    local_price_factor: float = F(1.0, "local variation on tariff (Oldham: 0.9 for some "
+                                  "elements)", gt=0.0, le=3.0)
+
+
+class _ServiceBase(Strict):
+    provider: str = F(source="the provider organisation that runs it")
+    label: str = F("", "display name")
+    enabled: bool = F(True, "switched-off services and their edges leave the graph")
+    travel_friction_qaly: NonNeg = F(0.0, "assumption: how much patients dislike travelling "
+                                     "there (QALY-equivalent)")
+    operating_weeks_per_year: float = F(48.0, "assumption", gt=0.0, le=52.0)
+    initial_waiting_list: int = F(0, "assumption: people waiting at the start", ge=0)
+    initial_mean_wait_weeks: float = F(8.0, "assumption: mean elapsed wait of the starting list",
+                                       ge=0.0, le=104)
+    initial_follow_up_caseload: int = F(0, "assumption: people under follow-up at the start",
+                                        ge=0)
+
+
+class HubService(_ServiceBase):
+    kind: Literal["hub"] = "hub"
+    triage_slots_per_week: NonNeg = F(600.0, "assumption")
+
+
+class CommunityService(_ServiceBase):
+    kind: Literal["community"] = "community"
+    new_patient_slots_per_week: NonNeg = F(500.0, "assumption")
+    follow_up_contacts_per_week: NonNeg = F(1500.0, "assumption")
+    contacts_per_course_mean: float = F(4.0, "assumption (commonly 3-6 contacts)", ge=1.0,
+                                        le=50)
+    contact_interval_weeks: int = F(2, "assumption", ge=1, le=26)
+
+
+class OutpatientService(_ServiceBase):
+    kind: Literal["outpatient"] = "outpatient"
+    specialty: Literal["orthopaedics", "rheumatology", "pain"] = F(
+        "orthopaedics", "the specialty of the clinic")
+    first_slots_per_week: NonNeg = F(300.0, "assumption")
+    follow_up_slots_per_week: NonNeg = F(550.0, "assumption")
+    follow_up_interval_weeks: int = F(10, "assumption", ge=1, le=104)
+
+
+class TheatreService(_ServiceBase):
+    kind: Literal["theatre"] = "theatre"
+    sessions_per_week: NonNeg = F(30.0, "assumption; 4-hour sessions (NHSI 2019)")
+    on_the_day_cancellation_rate: Share = F(0.05, "assumption")
+    operating_weeks_per_year: float = F(46.0, "domain_facts §5 derived defaults: ~46 operating "
+                                        "weeks", gt=0.0, le=52.0)
+
+
+ServiceConfig = Annotated[HubService | CommunityService | OutpatientService | TheatreService,
+                          Field(discriminator="kind")]
+
+
+class PathwayConfig(Strict):
+    edges: list[tuple[str, str]] = F(
+        source="the routes the city allows; 'gp' is the GP practices' node")
+    single_point_of_access: str | None = F(
+        None, "a hub every GP referral goes through (Sheffield's prime contract, Bedfordshire, "
+        "Oldham's IPH); GP edges to other services are then unused")
+
+
+# ----------------------------------------------------------------------------------------------
+# behaviour and contracts
+# ----------------------------------------------------------------------------------------------
+class DecisionConfig(Strict):
+    logit_scale_qaly: float = F(0.02, "assumption: decision noise (QALY-equivalent)", gt=0.0,
+                                le=10)
+    friction_qaly: dict[str, float] = F(
+        default_factory=dict, source="assumption: effort or reluctance per option kind; "
+        "calibrated to referral and follow-up rates")
+
+
+class BehaviourConfig(Strict):
+    w_benefit: NonNeg = F(1.0, "design: weight on the patient's expected health gain")
+    w_money_qaly_per_gbp: NonNeg = F(
+        2.0e-5, "assumption (range 0-1e-4): how much a decider values £1 of its own margin, in "
+        "patient QALYs; 2e-5 = £50,000 per QALY. Direction checked against Gosden 2000, Hickson "
+        "1987 (+22-30% visits under fee-for-service)")
+    surgery_preference_sd_log: float = F(
+        0.5, "assumption: spread of patients' preference for surgery", ge=0.0, le=3.0)
+    gp_refer: DecisionConfig = DecisionConfig()
+    hub_route: DecisionConfig = DecisionConfig()
+    community_discharge: DecisionConfig = DecisionConfig()
+    outpatient_outcome: DecisionConfig = DecisionConfig()
+    referral_surgical_benefit_share: Share = F(
+        0.3, "assumption: how much of the expected gain from an operation a referrer counts "
+        "when deciding to send someone to a surgeon (GPs and physios are not surgeons)")
+    follow_up_benefit_qaly: NonNeg = F(0.01, "assumption: expected gain of one more follow-up")
+    follow_up_benefit_decay: Share = F(0.6, "assumption: each further follow-up is worth this "
+                                       "share of the previous one")
+    wait_disutility_qaly_per_week: NonNeg = F(0.002, "assumption: what a week's wait costs "
+                                              "a patient when choosing where to go")
+
+
+class OutcomeMeasure(Strict):
+    measure: Literal["eq5d_gain", "oxford_hip_gain", "oxford_knee_gain", "within_18_weeks"] = F(
+        source="Sheffield GB paper 2013 Appendix A outcome domains (PROMs, waits)")
+    floor: float = F(source="assumption: no payment at or below this")
+    target: float = F(source="assumption: full payment at or above this")
+    weight: Share = F(source="assumption: share of the incentive pool")
+
+    @model_validator(mode="after")
+    def _order(self) -> OutcomeMeasure:
+        if self.target <= self.floor:
+            raise ValueError(f"target ({self.target}) must be above floor ({self.floor})")
+        return self
+
+
+class TariffConfig(Strict):
+    outpatient_first_gbp: dict[str, NonNeg] = F(
+        {"orthopaedics": 150.0, "rheumatology": 190.0, "pain": 160.0},
+        "JBJS 2010 (T&O first £147, 2007/08); others prior from domain_facts §3 (R)")
+    outpatient_follow_up_gbp: dict[str, NonNeg] = F(
+        {"orthopaedics": 85.0, "rheumatology": 105.0, "pain": 100.0},
+        "JBJS 2010 (T&O follow-up £73, 2007/08) uprated; others prior (R)")
+    community_contact_gbp: NonNeg = F(55.0, "PSSRU physiotherapist £47/contact hour, plus "
+                                      "overheads (assumption)")
+    hub_triage_gbp: NonNeg = F(35.0, "assumption")
+    biologic_gbp_per_year: NonNeg = F(9000.0, "assumption: anti-TNF drug cost (Sheffield GB "
+                                      "paper names anti-TNF growth as an envelope pressure)")
+
+
+class CobicConfig(Strict):
+    prime_provider: str = F(source="Sheffield CCG March 2014: STHFT as prime contractor")
+    baseline_spend_gbp_per_year: NonNeg = F(40_000_000.0, "Sheffield CCG 2013: 'broadly stable "
+                                            "spend ... around £40m per year'")
+    inflation_per_year: float = F(0.025, "assumption: NHS inflation built into tariff", ge=-0.2,
+                                  le=0.5)
+    efficiency_per_year: float = F(0.04, "assumption: national tariff efficiency requirement",
+                                   ge=0.0, le=0.5)
+    commissioner_retained_share: Share = F(0.02, "Sheffield GB paper: part set aside for the "
+                                           "CCG's QIPP (share assumption)")
+    outcome_incentive_share_by_year: list[Share] = F(
+        [0.025, 0.05, 0.075, 0.10, 0.10],
+        "assumption between Bedfordshire (~3-5% at risk) and UnitingCare (0→10→15%)",
+        min_length=1)
+    subcontract_price_share: float = F(0.90, "Oldham: 90% of national tariff for some elements",
+                                       gt=0.0, le=2.0)
+    outcome_measures: list[OutcomeMeasure] = F(
+        default_factory=lambda: [
+            OutcomeMeasure(measure="oxford_hip_gain", floor=16.0, target=22.0, weight=0.3),
+            OutcomeMeasure(measure="oxford_knee_gain", floor=12.0, target=16.0, weight=0.3),
+            OutcomeMeasure(measure="within_18_weeks", floor=0.80, target=0.92, weight=0.4),
+        ],
+        source="assumption from national PROMs averages (OHS +20-22, OKS +15-16) and the 92% "
+        "RTT standard")
+
+    @model_validator(mode="after")
+    def _weights(self) -> CobicConfig:
+        if self.outcome_measures:
+            _check_sums_to_one([m.weight for m in self.outcome_measures],
+                               "outcome_measures weights")
+        return self
+
+
+class ContractConfig(Strict):
+    rule: Literal["pbr", "cobic"] = F("pbr", "the payment rule in force")
+    commissioner: str = F("Commissioner", "display name of the commissioner")
+    tariff: TariffConfig = TariffConfig()
+    cobic: CobicConfig | None = F(None, "the capitated outcome-based contract, if offered")
+    envelope_age_weights: PerBand = F(
+        [0.3, 0.4, 0.6, 0.9, 1.3, 1.8, 2.2, 2.2],
+        "assumption: MSK spend per head by age band relative to the adult average (the CCG "
+        "applied projected growth to its spend-by-age profile)")
+
+
+class RunConfig(Strict):
+    warmup_rule: Literal["pbr", "cobic"] = F(
+        "pbr", "the payment rule during the warm-up: the city's status quo before the contract")
+    seed: int = F(1, "base seed", ge=0, le=2**63 - 1)
+    years: int = F(5, "contract years simulated after the warm-up", ge=1, le=50)
+    warmup_weeks: int = F(52, "assumption: weeks run first and excluded from results", ge=0,
+                          le=520)
+    scale: float = F(1.0, "fraction of the population simulated (capacities scale with it)",
+                     gt=0.0, le=10.0)
+
+
+class CityConfig(Strict):
+    name: str = F(source="the city")
+    description: str = F("", "what this config represents")
+    population: PopulationConfig = PopulationConfig()
+    conditions: dict[str, ConditionConfig] = F(source="MSK conditions (ICD-10 M00-M99)")
+    procedures: dict[str, ProcedureConfig] = F(source="operations offered")
+    providers: dict[str, ProviderConfig] = F(source="provider organisations")
+    services: dict[str, ServiceConfig] = F(source="services: nodes of the pathway graph")
+    pathway: PathwayConfig = F(source="the routes between services")
+    behaviour: BehaviourConfig = BehaviourConfig()
+    contract: ContractConfig = ContractConfig()
+    run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _references(self) -> CityConfig:
+        if not self.conditions:
+            raise ValueError("conditions: at least one condition is needed")
+        for name, cond in self.conditions.items():
+            if cond.procedure is not None and cond.procedure not in self.procedures:
+                raise ValueError(f"conditions.{name}.procedure: '{cond.procedure}' is not a "
+                                 f"procedure; allowed: {sorted(self.procedures)}")
+        for name, svc in self.services.items():
+            if name == GP_NODE:
+                raise ValueError(f"services.{name}: '{GP_NODE}' is reserved for GP practices")
+            if svc.provider not in self.providers:
+                raise ValueError(f"services.{name}.provider: '{svc.provider}' is not a provider; "
+                                 f"allowed: {sorted(self.providers)}")
+        nodes = set(self.services) | {GP_NODE}
+        for i, (a, b) in enumerate(self.pathway.edges):
+            for end in (a, b):
+                if end not in nodes:
+                    raise ValueError(f"pathway.edges.{i}: '{end}' in [{a}, {b}] is not a "
+                                     f"service; allowed: {sorted(nodes)}")
+        tariff = self.contract.tariff
+        for name, svc in self.services.items():
+            if isinstance(svc, OutpatientService):
+                for table in ("outpatient_first_gbp", "outpatient_follow_up_gbp"):
+                    if svc.specialty not in getattr(tariff, table):
+                        raise ValueError(f"contract.tariff.{table}: no price for "
+                                         f"'{svc.specialty}' (needed by services.{name})")
+        if self.contract.cobic is not None:
+            prime = self.contract.cobic.prime_provider
+            if prime not in self.providers:
+                raise ValueError(f"contract.cobic.prime_provider: '{prime}' is not a provider; "
+                                 f"allowed: {sorted(self.providers)}")
+        if self.contract.rule == "cobic" and self.contract.cobic is None:
+            raise ValueError("contract.rule: 'cobic' needs a contract.cobic section")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# loading, overlays and error messages
+# ----------------------------------------------------------------------------------------------
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Merge `overlay` into a copy of `base`: mappings key by key, everything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping safely, with a one-line ConfigError for every way it can go wrong."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} not found")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {str(p)!r} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of settings, not "
+                          f"{type(data).__name__}")
+    return data
+
+
+def _describe_error(exc: ValidationError, data: dict) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(x) for x in err["loc"]]
+    # pydantic adds the union member's tag to the location of discriminated unions
+    loc = [x for x in loc if x not in ("hub", "community", "outpatient", "theatre")
+           or x == loc[-1] and err["type"] == "extra_forbidden"]
+    field = ".".join(loc) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return f"{field}: unknown setting (check the spelling; allowed settings are in the schema)"
+    if err["type"] == "missing":
+        return f"{field}: required setting is missing"
+    value = err.get("input")
+    shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+        return msg if ":" in msg.split(" ")[0] else f"{field}: {msg}"
+    return f"{field}: {shown} is not allowed ({msg})"
+
+
+def validate_config(data: dict) -> CityConfig:
+    """Validate a plain mapping into the config tree, raising a one-line ConfigError."""
+    try:
+        return CityConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe_error(exc, data)) from None
+
+
+def load_config(path: str | Path | None = None,
+                overlays: list[dict | str | Path] | None = None) -> CityConfig:
+    """Load a city config (the built-in Sheffield when `path` is None) with optional overlays."""
+    data = read_yaml(path if path is not None else BUILTIN_CONFIG)
+    for overlay in overlays or []:
+        extra = overlay if isinstance(overlay, dict) else read_yaml(overlay)
+        data = deep_merge(data, extra)
+    return validate_config(data)
+
+
+def config_schema() -> dict:
+    """The JSON Schema of a city config."""
+    return CityConfig.model_json_schema()

@@ -1,0 +1,107 @@
+"""The pathway as a networkx DiGraph: services are nodes, the config's edges the allowed routes.
+
+Redesigns (a hub as single point of access, a new community service, an independent-sector
+provider) are edits to this graph and to capacities, not new code paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from .config import (
+    GP_NODE,
+    CityConfig,
+    CommunityService,
+    ConfigError,
+    HubService,
+    OutpatientService,
+    TheatreService,
+)
+
+KINDS = ("hub", "community", "outpatient", "theatre")
+GP_INDEX = -2  # the GP practices, as a referral source
+
+
+@dataclass
+class Pathway:
+    graph: nx.DiGraph
+    names: list[str]  # service index -> name
+    kind: np.ndarray  # service index -> index into KINDS
+    provider: list[str]  # service index -> provider key
+    specialty: list[str | None]
+    rtt: np.ndarray  # does the RTT clock run while here (consultant-led or interface service)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def successors(self, node: str) -> list[int]:
+        """Service indices reachable from `node` in one step, in a stable order."""
+        return [self.names.index(s) for s in sorted(self.graph.successors(node))]
+
+    def of_kind(self, kind: str) -> list[int]:
+        k = KINDS.index(kind)
+        return [i for i in range(len(self.names)) if self.kind[i] == k]
+
+
+def build_pathway(cfg: CityConfig) -> Pathway:
+    """Build and check the graph: every service reachable from the GP, sensible edge kinds."""
+    names = [n for n, s in cfg.services.items() if s.enabled]
+    g = nx.DiGraph()
+    g.add_node(GP_NODE, kind="gp")
+    for n in names:
+        s = cfg.services[n]
+        g.add_node(n, kind=s.kind, provider=s.provider)
+    spoa = cfg.pathway.single_point_of_access
+    if spoa is not None and spoa not in names:
+        raise ConfigError(f"pathway.single_point_of_access: '{spoa}' is not an enabled service; "
+                          f"allowed: {sorted(names)}")
+    for i, (a, b) in enumerate(cfg.pathway.edges):
+        if a not in g or b not in g:
+            continue  # an edge to a switched-off service
+        if spoa is not None and a == GP_NODE and b != spoa:
+            continue  # every GP referral goes through the single point of access
+        ka, kb = g.nodes[a]["kind"], g.nodes[b]["kind"]
+        if kb == "gp" or a == b:
+            raise ConfigError(f"pathway.edges.{i}: [{a}, {b}] is not a referral route")
+        if kb == "theatre" and ka != "outpatient":
+            raise ConfigError(f"pathway.edges.{i}: [{a}, {b}]: only an outpatient clinic can "
+                              f"list a patient for a theatre")
+        if ka == "theatre":
+            raise ConfigError(f"pathway.edges.{i}: [{a}, {b}]: a theatre refers nowhere")
+        g.add_edge(a, b)
+    if spoa is not None and not g.has_edge(GP_NODE, spoa):
+        g.add_edge(GP_NODE, spoa)
+    if not any(True for _ in g.successors(GP_NODE)):
+        raise ConfigError("pathway.edges: no route leaves 'gp', so no one can be referred")
+    kind = np.array([KINDS.index(cfg.services[n].kind) for n in names], dtype=np.int8)
+    specialty = [cfg.services[n].specialty if isinstance(cfg.services[n], OutpatientService)
+                 else None for n in names]
+    rtt = np.array([isinstance(cfg.services[n], HubService | OutpatientService | TheatreService)
+                    for n in names], dtype=bool)
+    return Pathway(graph=g, names=names, kind=kind,
+                   provider=[cfg.services[n].provider for n in names], specialty=specialty,
+                   rtt=rtt)
+
+
+def weekly_capacity(cfg: CityConfig, pathway: Pathway) -> dict[str, np.ndarray]:
+    """Average capacity per calendar week by type, scaled to the simulated population."""
+    n = len(pathway.names)
+    cap = {k: np.zeros(n) for k in ("first", "follow_up", "sessions")}
+    for i, name in enumerate(pathway.names):
+        s = cfg.services[name]
+        open_share = s.operating_weeks_per_year / 52.0
+        if isinstance(s, HubService):
+            cap["first"][i] = s.triage_slots_per_week * open_share
+        elif isinstance(s, CommunityService):
+            cap["first"][i] = s.new_patient_slots_per_week * open_share
+            cap["follow_up"][i] = s.follow_up_contacts_per_week * open_share
+        elif isinstance(s, OutpatientService):
+            cap["first"][i] = s.first_slots_per_week * open_share
+            cap["follow_up"][i] = s.follow_up_slots_per_week * open_share
+        elif isinstance(s, TheatreService):
+            cap["sessions"][i] = s.sessions_per_week * open_share
+    scale = cfg.run.scale
+    return {k: v * scale for k, v in cap.items()}

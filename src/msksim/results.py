@@ -1,0 +1,219 @@
+"""Tidy weekly results and the headline table people read.
+
+Names follow one convention: `n_*` are stocks at the end of a week, `new_*` flows during it,
+`sum_*` totals to be divided by a matching count, `*_gbp` money. Rows are (week, metric, value)
+plus grouping columns where a metric is broken down (service, provider, procedure, route, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GROUPS = ("service", "provider", "procedure", "route", "condition", "imd_quintile", "state",
+          "reason", "source")
+
+
+class Recorder:
+    """Collects one week's metrics (summing repeats) and keeps the weeks asked to be kept."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+        self.last: dict[tuple, float] = {}
+        self._cur: dict[tuple, float] = {}
+        self._week = 0
+        self._keep = False
+
+    def start_week(self, week: int, record: bool) -> None:
+        self._week, self._keep, self._cur = week, record, {}
+
+    def add(self, metric: str, value: float, **groups: str) -> None:
+        key = (metric,) + tuple(groups.get(g) for g in GROUPS)
+        self._cur[key] = self._cur.get(key, 0.0) + float(value)
+
+    def add_by(self, metric: str, codes: np.ndarray, labels: list[str], group: str,
+               **groups: str) -> None:
+        """Count `codes` (indices into `labels`) and add one row per label present."""
+        codes = np.asarray(codes)
+        codes = codes[codes >= 0]
+        counts = np.bincount(codes.astype(np.int64), minlength=len(labels))
+        for i, n in enumerate(counts):
+            if n:
+                self.add(metric, int(n), **{group: labels[i]}, **groups)
+
+    def end_week(self) -> None:
+        self.last = self._cur
+        if self._keep:
+            w = self._week
+            self.rows.extend((w, key[0], v) + key[1:] for key, v in self._cur.items())
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.rows, columns=["week", "metric", "value", *GROUPS])
+        df["week"] = df["week"].astype("int32")
+        df["value"] = df["value"].astype("float64")
+        df = df.dropna(axis=1, how="all")
+        return df.sort_values(["week", "metric", *[g for g in GROUPS if g in df]],
+                              kind="stable", na_position="first").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# the headline table
+# ----------------------------------------------------------------------------------------------
+def _total(df: pd.DataFrame, metric: str, **where: str) -> float:
+    sel = df["metric"] == metric
+    for col, val in where.items():
+        if col not in df:
+            return 0.0
+        sel &= df[col] == val
+    return float(df.loc[sel, "value"].sum())
+
+
+def _weekly_mean(df: pd.DataFrame, metric: str, n_weeks: int, **where: str) -> float:
+    return _total(df, metric, **where) / max(n_weeks, 1)
+
+
+def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """The headline figures of one run, per year on average over the contract years.
+
+    Returns rows (section, measure, unit, value) in reading order.
+    """
+    years = meta["config"]["run"]["years"]
+    weeks = int(weekly["week"].max()) + 1 if len(weekly) else 0
+    per_year = 52.0 / max(weeks, 1)
+    scale = meta["config"]["run"]["scale"]
+    adults = _weekly_mean(weekly, "n_adults", weeks)
+    per_1000 = 1000.0 / max(adults, 1.0)
+    rows: list[tuple[str, str, str, float]] = []
+
+    def add(section: str, measure: str, unit: str, value: float) -> None:
+        rows.append((section, measure, unit, float(value)))
+
+    add("Population", "Adults registered (simulated)", "people", adults)
+    add("Population", "Adults represented (simulated ÷ scale)", "people", adults / scale)
+    consulters = _total(weekly, "new_gp_consulters") / years
+    add("Primary care", "GP MSK consulters", "% of adults a year", 100 * consulters / adults)
+    add("Primary care", "GP MSK consultations per consulter", "consultations",
+        _total(weekly, "new_gp_consultations") / years / max(consulters, 1))
+    if "route" in weekly:
+        routes = weekly.loc[weekly["metric"] == "new_referrals", "route"].dropna().unique()
+        for r in sorted(routes):
+            add("Referrals", f"Referrals {r.replace('->', ' → ')}", "per 1,000 adults a year",
+                _total(weekly, "new_referrals", route=r) * per_year * per_1000)
+    services = meta.get("services", {})
+    for name, info in services.items():
+        if info["kind"] not in ("outpatient", "community", "hub"):
+            continue
+        label = info["label"] or name
+        first = _total(weekly, "new_first_attendances", service=name) * per_year
+        fu = _total(weekly, "new_follow_up_attendances", service=name) * per_year
+        add("Outpatients and community", f"{label}: first attendances", "a year", first)
+        if info["kind"] != "hub":
+            add("Outpatients and community", f"{label}: follow-ups", "a year", fu)
+        if info["kind"] == "outpatient":
+            add("Outpatients and community", f"{label}: follow-ups per first", "ratio",
+                fu / max(first, 1e-9))
+            add("Outpatients and community", f"{label}: discharged at first attendance",
+                "% of firsts",
+                100 * _total(weekly, "new_discharged_at_first", service=name) * per_year
+                / max(first, 1e-9))
+            listed = sum(_total(weekly, "new_listed", route=f"{name}->{t}") for t in services)
+            add("Outpatients and community", f"{label}: listed for surgery per first",
+                "%", 100 * listed * per_year / max(first, 1e-9))
+    if "procedure" in weekly:
+        procs = weekly.loc[weekly["metric"] == "new_procedures", "procedure"].dropna().unique()
+        total_ops = 0.0
+        for pr in sorted(procs):
+            n = _total(weekly, "new_procedures", procedure=pr) * per_year
+            total_ops += n
+            add("Surgery", f"{pr.replace('_', ' ')}", "operations a year", n)
+        add("Surgery", "all operations", "operations a year", total_ops)
+    planned = used = 0.0
+    for name, info in services.items():
+        if info["kind"] == "theatre":
+            planned += _total(weekly, "sessions_planned", service=name)
+            used += _total(weekly, "sessions_used", service=name)
+    add("Theatres", "Sessions run", "4-hour sessions a year", planned * per_year)
+    add("Theatres", "Utilisation (operating time ÷ session time)", "%",
+        100 * used / max(planned, 1e-9))
+    last = weekly[weekly["week"] == weekly["week"].max()]
+    n_first = _total(last, "n_waiting_first")
+    n_surg = _total(last, "n_waiting_surgery")
+    add("Waiting", "Waiting for a first appointment (end)", "people", n_first)
+    add("Waiting", "Waiting for surgery (end)", "people", n_surg)
+    inc = _total(weekly, "n_incomplete_pathways")
+    add("Waiting", "Incomplete RTT pathways within 18 weeks", "% (mean over weeks)",
+        100 * _total(weekly, "n_within_18_weeks") / max(inc, 1e-9))
+    add("Waiting", "52+ week waiters (end)", "people", _total(last, "n_over_52_weeks"))
+    n_out = _total(weekly, "new_outcomes")
+    add("Outcomes", "EQ-5D gain six months after surgery", "index points (mean)",
+        _total(weekly, "sum_eq5d_gain") / max(n_out, 1))
+    for pr, score in (("hip_replacement", "Oxford Hip Score"),
+                      ("knee_replacement", "Oxford Knee Score")):
+        n = _total(weekly, "new_outcomes", procedure=pr)
+        if n:
+            add("Outcomes", f"{score} gain ({pr.replace('_', ' ')})", "points (mean)",
+                _total(weekly, "sum_oxford_gain", procedure=pr) / n)
+    add("Outcomes", "Share improved after surgery", "%",
+        100 * _total(weekly, "new_improved") / max(n_out, 1))
+    add("Outcomes", "QALYs lost to MSK conditions", "QALYs per 1,000 adults a year",
+        _total(weekly, "qaly_loss_msk") * per_year * per_1000)
+    spend = ledger.loc[ledger["payer"] == "commissioner", "amount_gbp"].sum() if len(ledger) \
+        else 0.0
+    envelope = _total(weekly, "envelope_gbp")
+    add("Money", "Commissioner spend", "£m a year (whole city)", spend * per_year / scale / 1e6)
+    add("Money", "Commissioner spend per adult", "£ a year", spend * per_year / max(adults, 1))
+    if envelope > 0:
+        add("Money", "Spend against the envelope", "% of envelope", 100 * spend / envelope)
+    for key, info in meta.get("providers", {}).items():
+        inc_ = _total(weekly, "provider_income_gbp", provider=key)
+        cost = _total(weekly, "provider_cost_gbp", provider=key)
+        paid = _total(weekly, "provider_paid_out_gbp", provider=key)
+        add("Providers", f"{info['name']}: income", "£m a year (whole city)",
+            inc_ * per_year / scale / 1e6)
+        add("Providers", f"{info['name']}: margin", "£m a year (whole city)",
+            (inc_ - cost - paid) * per_year / scale / 1e6)
+    return pd.DataFrame(rows, columns=["section", "measure", "unit", "value"])
+
+
+def side_by_side(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Join run summaries on (section, measure, unit): one value column per run."""
+    out = None
+    for name, s in summaries.items():
+        s = s.rename(columns={"value": name})
+        out = s if out is None else out.merge(s, on=["section", "measure", "unit"], how="outer",
+                                              sort=False)
+    return out
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A plain-text table, grouped by section, numbers rounded for reading."""
+    value_cols = [c for c in table.columns if c not in ("section", "measure", "unit")]
+    width = max(len(f"{m} ({u})") for m, u in zip(table["measure"], table["unit"], strict=True))
+    width = min(width, 78)
+    lines = []
+    header = f"{'':<{width}}" + "".join(f"{c:>14}" for c in value_cols)
+    lines.append(header)
+    section = None
+    for _, row in table.iterrows():
+        if row["section"] != section:
+            section = row["section"]
+            lines.append(f"\n{section}")
+        label = f"  {row['measure']} ({row['unit']})"
+        if len(label) > width:
+            label = label[: width - 1] + "…"
+        cells = "".join(f"{_fmt(row[c]):>14}" for c in value_cols)
+        lines.append(f"{label:<{width}}{cells}")
+    return "\n".join(lines)
+
+
+def _fmt(x: float) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    ax = abs(x)
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    if ax >= 100:
+        return f"{x:.0f}"
+    if ax >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
