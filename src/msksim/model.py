@@ -66,6 +66,7 @@ class MSKModel(mesa.Model):
         self._year = None
         self._contract_start_weighted_adults = 0.0
         self.year_results: list[dict] = []
+        self._members: list[np.ndarray] | None = None
         self._build_practices()
         self._build_population()
         self.running = True
@@ -107,6 +108,7 @@ class MSKModel(mesa.Model):
         act = self.pop.active()
         self._natural_history(act, w)
         act = self.pop.active()
+        self._index_members(act)
         self._gp_consultations(act, w)
         for s in self.pathway.of_kind("hub"):
             self._hub(s, w)
@@ -423,9 +425,7 @@ class MSKModel(mesa.Model):
         cap = self._capacity["first"][s] if self.pathway.kind[s] != THEATRE else 0.0
         if cap <= 0:
             return 52.0
-        waiting = np.count_nonzero((self.pop.state[: self.pop.n] == State.WAITING_FIRST)
-                                   & (self.pop.service[: self.pop.n] == s))
-        return min(waiting / cap, 104.0)
+        return min(len(self._queue(s, State.WAITING_FIRST, None)) / cap, 104.0)
 
     def _referral_margin(self, decider: str, s: int) -> float:
         """The decider's margin from one referral to service s under the active rule."""
@@ -510,6 +510,8 @@ class MSKModel(mesa.Model):
         if len(slots) == 0:
             return
         p = self.pop
+        if self._members is not None:
+            self._members[s] = np.union1d(self._members[s], slots)
         p.state[slots] = State.WAITING_SURGERY if self.pathway.kind[s] == THEATRE else \
             State.WAITING_FIRST
         p.service[slots] = s
@@ -533,13 +535,22 @@ class MSKModel(mesa.Model):
         acc[s] -= whole
         return float(whole)
 
-    def _queue(self, s: int, state: State, by: str) -> np.ndarray:
-        """People in `state` at service s, in service order (earliest `by` week first)."""
+    def _index_members(self, act: np.ndarray) -> None:
+        """Who is at each service this week: one sort, then kept up to date by `_enqueue`."""
+        svc = self.pop.service[act]
+        order = np.argsort(svc, kind="stable")
+        bounds = np.searchsorted(svc[order], np.arange(len(self.pathway.names) + 1))
+        self._members = [act[order[bounds[s]:bounds[s + 1]]]
+                         for s in range(len(self.pathway.names))]
+
+    def _queue(self, s: int, state: State, by: str | None) -> np.ndarray:
+        """People in `state` at service s, in service order (earliest `by` week, then slot)."""
         p = self.pop
-        act = p.active()
-        q = act[(p.state[act] == state) & (p.service[act] == s)]
-        key = getattr(p, by)[q]
-        return q[np.lexsort((q, key))]
+        m = self._members[s]
+        q = m[(p.state[m] == state) & (p.service[m] == s)]
+        if by is None:
+            return q
+        return q[np.lexsort((q, getattr(p, by)[q]))]
 
     def _admit(self, s: int, state: State, by: str, kind: str, w: int,
                due_only: bool = False) -> np.ndarray:

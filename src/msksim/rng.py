@@ -44,8 +44,8 @@ class Stream:
 
     def uniform(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         slots = np.asarray(slots, dtype=np.uint64)
-        counter = np.uint64((int(week) + (1 << 20)) * 64 + int(draw)) * _GOLDEN
         with np.errstate(over="ignore"):
+            counter = np.uint64((int(week) + (1 << 20)) * 64 + int(draw)) * _GOLDEN
             x = _mix(self.key ^ counter ^ _mix(slots * _GOLDEN + self.key))
         # 53 random bits to a float strictly inside (0, 1)
         return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT

@@ -1,0 +1,199 @@
+"""`msksim`: run the city's MSK system under a payment rule and read the results.
+
+Every config problem is reported in one line naming the setting, the value and what is
+allowed, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import CONTRACT_RULES, ConfigError, config_schema, load_config
+from .io import write_json, write_run
+from .results import format_table, side_by_side
+
+EXIT_CONFIG = 2
+
+
+def _add_run_options(p: argparse.ArgumentParser, contract: bool) -> None:
+    p.add_argument("--config", metavar="FILE",
+                   help="city config (YAML); default: the built-in Sheffield city")
+    p.add_argument("--overlay", metavar="FILE", action="append", default=[],
+                   help="a scenario: small YAML overriding the config (repeatable)")
+    if contract:
+        p.add_argument("--contract", choices=CONTRACT_RULES,
+                       help="payment rule: pbr = Payment by Results (activity tariff), cobic = "
+                            "capitated outcome-based incentivised contract (default: the "
+                            "config's contract.rule)")
+    p.add_argument("--years", type=int, metavar="N",
+                   help="contract years to simulate after the warm-up (default from config: 5)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default from config)")
+    p.add_argument("--scale", type=float, metavar="F",
+                   help="fraction of the population to simulate, e.g. 0.1 for a quick look")
+    p.add_argument("--warmup-weeks", type=int, metavar="W",
+                   help="weeks simulated first and left out of the results (default 52)")
+    p.add_argument("--out", metavar="DIR", help="folder for weekly.parquet, ledger.parquet, "
+                   "meta.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="msksim",
+        description="Simulate a city's elective musculoskeletal (MSK) care — GP practices, "
+                    "community MSK, hub, outpatients and theatres — under a payment rule, and "
+                    "see what the rule does to referrals, waits, theatre use, costs and "
+                    "patient outcomes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="simulate one payment rule and write the results",
+                         description="Simulate the warm-up and the contract years under one "
+                                     "payment rule; write weekly.parquet, ledger.parquet "
+                                     "and meta.json.")
+    _add_run_options(run, contract=True)
+    cmp_ = sub.add_parser("compare", help="run Payment by Results and COBIC with the same "
+                          "seed and print them side by side",
+                          description="Run the city under Payment by Results and under the "
+                                      "capitated outcome-based contract with the same seed "
+                                      "(the same people fall ill in the same weeks) and print "
+                                      "the headline figures side by side.")
+    _add_run_options(cmp_, contract=False)
+    chk = sub.add_parser("check", help="validate a config and say what is wrong with it")
+    chk.add_argument("--config", metavar="FILE")
+    chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
+    sch = sub.add_parser("schema", help="print (or write) the JSON Schema of city configs")
+    sch.add_argument("--out", metavar="FILE")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    run_overrides = {k: v for k, v in (("years", getattr(args, "years", None)),
+                                        ("seed", getattr(args, "seed", None)),
+                                        ("scale", getattr(args, "scale", None)),
+                                        ("warmup_weeks", getattr(args, "warmup_weeks", None)))
+                     if v is not None}
+    overlays: list = list(args.overlay)
+    if run_overrides:
+        overlays.append({"run": run_overrides})
+    return _checked(load_config(args.config, overlays=overlays))
+
+
+def _checked(cfg):
+    """Also check the pathway graph, whose problems are config errors too."""
+    from .pathway import build_pathway
+
+    build_pathway(cfg)
+    return cfg
+
+
+class _Progress:
+    """A progress bar on a terminal (weeks simulated, time left); silent otherwise."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled, self.bar = label, enabled and sys.stderr.isatty(), None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="week", leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_one(cfg, contract: str, out: Path | None, quiet: bool):
+    from .run import run_once
+
+    progress = _Progress(f"{cfg.name} under {contract}", not quiet)
+    t0 = time.perf_counter()
+    try:
+        result = run_once(cfg, contract, progress=progress)
+    finally:
+        progress.close()
+    result.meta["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    if out is not None:
+        write_run(out, result.weekly, result.ledger, result.meta)
+    return result
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    contract = args.contract or cfg.contract.rule
+    if contract == "cobic" and cfg.contract.cobic is None:
+        raise ConfigError("contract.cobic: this config has no COBIC section, so --contract "
+                          "cobic is not available")
+    out = Path(args.out) if args.out else None
+    result = _run_one(cfg, contract, out, args.quiet)
+    if not args.quiet:
+        print(f"{cfg.name}: {cfg.run.years} contract years under {contract} "
+              f"(seed {cfg.run.seed}, scale {cfg.run.scale}), {result.meta['wall_seconds']} s")
+        print(format_table(result.summary().rename(columns={"value": contract})))
+        if out is not None:
+            print(f"\nResults written to {out}/ (weekly.parquet, ledger.parquet, meta.json)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if cfg.contract.cobic is None:
+        raise ConfigError("contract.cobic: this config has no COBIC section to compare with")
+    out = Path(args.out) if args.out else None
+    summaries = {}
+    for contract in ("pbr", "cobic"):
+        result = _run_one(cfg, contract, out / contract if out else None, args.quiet)
+        summaries[contract] = result.summary()
+    table = side_by_side(summaries)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json({"columns": list(table.columns), "rows": table.values.tolist()},
+                   out / "comparison.json")
+    if not args.quiet:
+        print(f"{cfg.name}: {cfg.run.years} contract years, same seed ({cfg.run.seed}) under "
+              f"Payment by Results (pbr) and the capitated outcome-based contract (cobic); "
+              f"scale {cfg.run.scale}")
+        print(format_table(table))
+        if out is not None:
+            print(f"\nResults written to {out}/pbr and {out}/cobic")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _checked(load_config(args.config, overlays=list(args.overlay)))
+    print(f"{cfg.name}: config is valid ({len(cfg.services)} services, "
+          f"{len(cfg.conditions)} conditions, {len(cfg.providers)} providers)")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(config_schema(), indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": cmd_run, "compare": cmd_compare, "check": cmd_check,
+                "schema": cmd_schema}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"msksim: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("msksim: interrupted; results written so far are complete files", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
