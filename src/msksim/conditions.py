@@ -27,6 +27,7 @@ class ConditionTables:
     consult_delay_weeks: np.ndarray
     reconsult_per_year: np.ndarray
     gp_review_probability: np.ndarray
+    gp_review_interval_weeks: np.ndarray
     eq5d_onset_mean: np.ndarray
     eq5d_onset_sd: np.ndarray
     eq5d_drift_per_week: np.ndarray
@@ -51,7 +52,7 @@ class ProcedureTables:
     session_share: np.ndarray  # share of a 4-hour session one case uses
     post_eq5d_mean: np.ndarray
     post_eq5d_sd: np.ndarray
-    risk_qaly: np.ndarray
+    offer_threshold_qaly: np.ndarray
     horizon_years: np.ndarray
     recovery_weeks: np.ndarray
 
@@ -88,6 +89,7 @@ def build_tables(cfg: CityConfig) -> tuple[ConditionTables, ProcedureTables]:
         consult_delay_weeks=arr(lambda c: c.consult_delay_weeks_mean),
         reconsult_per_year=arr(lambda c: c.reconsult_per_year),
         gp_review_probability=arr(lambda c: c.gp_review_probability),
+        gp_review_interval_weeks=arr(lambda c: c.gp_review_interval_weeks, np.int32),
         eq5d_onset_mean=arr(lambda c: c.eq5d_at_onset_mean),
         eq5d_onset_sd=arr(lambda c: c.eq5d_at_onset_sd),
         eq5d_drift_per_week=arr(lambda c: c.eq5d_change_per_year / 52.0),
@@ -111,7 +113,7 @@ def build_tables(cfg: CityConfig) -> tuple[ConditionTables, ProcedureTables]:
         session_share=np.asarray([1.0 / p.cases_per_session for p in ps]),
         post_eq5d_mean=np.asarray([p.post_op_eq5d_mean for p in ps]),
         post_eq5d_sd=np.asarray([p.post_op_eq5d_sd for p in ps]),
-        risk_qaly=np.asarray([p.risk_qaly for p in ps]),
+        offer_threshold_qaly=np.asarray([p.offer_threshold_qaly for p in ps]),
         horizon_years=np.asarray([p.benefit_horizon_years for p in ps]),
         recovery_weeks=np.asarray([p.recovery_weeks for p in ps], dtype=np.int32),
     )

@@ -124,10 +124,11 @@ class ConditionConfig(Strict):
                                   ge=0.0, le=3.0)
     consult_probability: Share = F(0.5, "assumption: share of new episodes seen by a GP")
     consult_delay_weeks_mean: float = F(2.0, "assumption", ge=0.0, le=104)
-    reconsult_per_year: NonNeg = F(0.5, "assumption: GP consultations a year while the "
-                                   "episode is self-managed (chronic conditions)")
-    gp_review_probability: Share = F(0.35, "assumption: GP asks to see the patient again; "
+    reconsult_per_year: NonNeg = F(0.0, "assumption: GP consultations a year while the "
+                                   "episode is self-managed (long-lasting conditions)")
+    gp_review_probability: Share = F(0.7, "assumption: GP asks to see the patient again; "
                                      "Keele 2009: ~2.1 MSK consultations per consulter a year")
+    gp_review_interval_weeks: int = F(3, "assumption: weeks to a GP review", ge=1, le=52)
     eq5d_at_onset_mean: float = F(0.65, "assumption", ge=-0.594, le=1.0)
     eq5d_at_onset_sd: float = F(0.12, "assumption", ge=0.0, le=1.0)
     eq5d_change_per_year: float = F(0.0, "assumption: drift while untreated (negative = "
@@ -154,7 +155,9 @@ class ProcedureConfig(Strict):
                                  "session", gt=0.0, le=20)
     post_op_eq5d_mean: float = F(0.80, "NHS Digital PROMs 2018-19", ge=-0.594, le=1.0)
     post_op_eq5d_sd: float = F(0.15, "assumption", ge=0.0, le=1.0)
-    risk_qaly: NonNeg = F(0.05, "assumption: expected QALY cost of complications and recovery")
+    offer_threshold_qaly: NonNeg = F(
+        0.5, "calibrated: expected QALY gain (over the horizon) below which surgeons rarely "
+        "offer the operation: surgical risk, recovery time and clinical thresholds")
     benefit_horizon_years: float = F(5.0, "assumption: years over which a gain is counted in "
                                      "decisions", gt=0.0, le=40)
     recovery_weeks: int = F(26, "PROMs are measured at six months", ge=1, le=104)

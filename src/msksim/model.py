@@ -333,16 +333,18 @@ class MSKModel(mesa.Model):
         delay = np.floor(st["episode/consult_delay"].exponential(slots, w,
                                                                  ct.consult_delay_weeks[c]))
         p.next_week[slots] = np.where(consults, w + 1 + delay, NEVER).astype(np.int32)
-        later = ~consults & ct.chronic[c]
+        later = ~consults & (ct.reconsult_per_year[c] > 0)
         self._schedule_reconsult(slots[later], w)
 
     def _schedule_reconsult(self, slots: np.ndarray, w: int) -> None:
-        """Self-managed chronic episodes come back to the GP at their condition's rate."""
+        """Self-managed episodes come back to the GP at their condition's rate (if any)."""
         c = self.pop.condition[slots]
         rate = self.cond.reconsult_per_year[c]
         t = self.streams["episode/reconsult"].exponential(slots, w,
                                                           WEEKS_PER_YEAR / np.maximum(rate, 1e-9))
-        self.pop.next_week[slots] = np.minimum(w + 1 + np.floor(t), NEVER).astype(np.int32)
+        t = np.where(rate > 0, t, np.inf)
+        self.pop.next_week[slots] = np.minimum(w + 1 + np.floor(np.minimum(t, 1e9)),
+                                               NEVER).astype(np.int32)
 
     def _end_episode(self, slots: np.ndarray, w: int) -> None:
         p = self.pop
@@ -362,9 +364,7 @@ class MSKModel(mesa.Model):
         p.service[slots] = popmod.NO_SERVICE
         p.clock_start_week[slots] = NEVER
         p.queue_entry_week[slots] = NEVER
-        chronic = self.cond.chronic[p.condition[slots]]
-        p.next_week[slots[~chronic]] = NEVER
-        self._schedule_reconsult(slots[chronic], w)
+        self._schedule_reconsult(slots, w)
 
     def _natural_history(self, act: np.ndarray, w: int) -> None:
         p = self.pop
@@ -402,7 +402,7 @@ class MSKModel(mesa.Model):
         has = proc >= 0
         pr = np.maximum(proc, 0)
         gain = ((self.proc.post_eq5d_mean[pr] - p.eq5d[slots]) * self.proc.horizon_years[pr]
-                - self.proc.risk_qaly[pr])
+                - self.proc.offer_threshold_qaly[pr])
         return np.where(has, gain, -np.inf)
 
     def _service_benefit(self, slots: np.ndarray, s: int) -> np.ndarray:
@@ -415,7 +415,9 @@ class MSKModel(mesa.Model):
         if kind == COMMUNITY:
             return self.cond.benefit_community[c] * sev
         ok = self.cond.specialty[c] == SPECIALTIES.index(self.pathway.specialty[s])
-        surgical = np.maximum(self._surgical_benefit(slots), 0.0)
+        # a referrer counts the operation only where a surgeon would offer it
+        list_friction = self.cfg.behaviour.outpatient_outcome.friction_qaly.get("list", 0.0)
+        surgical = np.maximum(self._surgical_benefit(slots) - list_friction, 0.0)
         b = (self.cond.benefit_specialist[c] * sev
              + self.cfg.behaviour.referral_surgical_benefit_share * surgical)
         return np.where(ok, b, -np.inf)
@@ -426,6 +428,17 @@ class MSKModel(mesa.Model):
         if cap <= 0:
             return 52.0
         return min(len(self._queue(s, State.WAITING_FIRST, None)) / cap, 104.0)
+
+    def _expected_theatre_wait_weeks(self, t: int) -> float:
+        """A theatre list's length in weeks of its sessions (what a patient would be told)."""
+        q = self._queue(t, State.WAITING_SURGERY, None)
+        if len(q) == 0:
+            return 0.0
+        cap = self._capacity["sessions"][t]
+        if cap <= 0:
+            return 104.0
+        use = self.proc.session_share[self.cond.procedure[self.pop.condition[q]]].sum()
+        return float(min(use / cap, 104.0))
 
     def _referral_margin(self, decider: str, s: int) -> float:
         """The decider's margin from one referral to service s under the active rule."""
@@ -495,12 +508,12 @@ class MSKModel(mesa.Model):
         shift = self._practice_shift[p.practice[due]]
         choice, succ = self._route(due, GP_NODE, GP_NODE, "gp_refer", w, "manage", stay, shift)
         managed = due[choice == 0]
-        chronic = self.cond.chronic[p.condition[managed]]
-        self._schedule_reconsult(managed[chronic], w)
-        acute = managed[~chronic]
-        review = (self.streams["gp/review"].uniform(acute, w)
-                  < self.cond.gp_review_probability[p.condition[acute]])
-        p.next_week[acute] = np.where(review, w + 4, NEVER).astype(np.int32)
+        self._schedule_reconsult(managed, w)
+        cm = p.condition[managed]
+        review = (self.streams["gp/review"].uniform(managed, w)
+                  < self.cond.gp_review_probability[cm])
+        p.next_week[managed[review]] = np.minimum(
+            p.next_week[managed[review]], w + self.cond.gp_review_interval_weeks[cm[review]])
         for j, s in enumerate(succ, start=1):
             self._enqueue(due[choice == j], s, w, GP_INDEX)
 
@@ -665,7 +678,9 @@ class MSKModel(mesa.Model):
                                                  self._act_index[f"follow_up:{spec}"])
         if theatre >= 0:
             gain = self._surgical_benefit(seen)
-            benefit[:, 2] = np.where(np.isfinite(gain), gain * p.surgery_preference[seen], -np.inf)
+            wait = beh.wait_disutility_qaly_per_week * self._expected_theatre_wait_weeks(theatre)
+            benefit[:, 2] = np.where(np.isfinite(gain), gain * p.surgery_preference[seen] - wait,
+                                     -np.inf)
             proc = self.cond.procedure[c]
             pr = np.maximum(proc, 0)
             unit = np.array([self.rule.unit_margin_gbp(decider, self.pathway.provider[theatre],

@@ -177,12 +177,17 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
 
 def side_by_side(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Join run summaries on (section, measure, unit): one value column per run."""
-    out = None
+    keys = ["section", "measure", "unit"]
+    order: list[tuple] = []
+    for s in summaries.values():
+        order += [k for k in map(tuple, s[keys].values) if k not in order]
+    out = pd.DataFrame(order, columns=keys)
     for name, s in summaries.items():
-        s = s.rename(columns={"value": name})
-        out = s if out is None else out.merge(s, on=["section", "measure", "unit"], how="outer",
-                                              sort=False)
-    return out
+        out = out.merge(s.rename(columns={"value": name}), on=keys, how="left")
+    # keep each section's rows together, sections in first-seen order
+    sections = list(dict.fromkeys(out["section"]))
+    out["_s"] = out["section"].map(sections.index)
+    return out.sort_values("_s", kind="stable").drop(columns="_s").reset_index(drop=True)
 
 
 def format_table(table: pd.DataFrame) -> str:
