@@ -87,6 +87,7 @@ class PaymentRule:
         self.price_factor = {p: cfg.providers[p].local_price_factor for p in providers}
         self.cost_ratio = {p: cfg.providers[p].marginal_cost_to_tariff for p in providers}
         self.year_state: ContractYearState | None = None
+        self.expected_measured: dict[str, float] = {}
 
     # --- what decisions see -------------------------------------------------------------------
     def revenue_gbp(self, decider: str, performer: str, activity: int) -> float:
@@ -105,6 +106,10 @@ class PaymentRule:
     def outcome_value_gbp(self, decider: str, measure: str, gain: np.ndarray) -> np.ndarray:
         """What `decider` expects to earn from one patient's gain on an outcome measure."""
         return np.zeros_like(gain, dtype=np.float64)
+
+    def set_expected_volumes(self, per_year: dict[str, float]) -> None:
+        """How many patients a year each outcome measure is expected to count."""
+        self.expected_measured = dict(per_year)
 
     # --- who pays whom ------------------------------------------------------------------------
     def start_year(self, state: ContractYearState) -> None:
@@ -155,7 +160,6 @@ class Cobic(PaymentRule):
             raise ValueError("contract.cobic: the COBIC rule needs a contract.cobic section")
         self.c: CobicConfig = cfg.contract.cobic
         self.prime = self.c.prime_provider
-        self.expected_measured: dict[str, float] = {}
         self.weekly_capitation_per_adult_gbp = 0.0
 
     def incentive_share(self, year: int) -> float:

@@ -671,7 +671,8 @@ class MSKModel(mesa.Model):
         k = len(seen)
         benefit = np.zeros((k, 3))
         margin = np.zeros((k, 3))
-        fu_value = (beh.follow_up_benefit_qaly * sev
+        # the value of seeing someone again falls with each follow-up already given
+        fu_value = (beh.follow_up_benefit_qaly
                     * beh.follow_up_benefit_decay ** p.follow_ups[seen].astype(np.float64))
         benefit[:, 1] = fu_value + self.cond.follow_up_floor[c]
         margin[:, 1] = self.rule.unit_margin_gbp(decider, decider,
@@ -717,7 +718,7 @@ class MSKModel(mesa.Model):
         listed = seen[choice == 2]
         if len(listed):
             self.recorder.add_by("new_listed_by_source", p.referral_source[listed] + 2,
-                                 ["gp", "none"] + self.pathway.names, "source", service=name)
+                                 ["gp", "caseload_at_start"] + self.pathway.names, "source", service=name)
             self._enqueue(listed, theatre, w, s)
 
     def _theatre(self, s: int, w: int) -> None:
@@ -808,6 +809,15 @@ class MSKModel(mesa.Model):
     def _start_contract(self) -> None:
         self.rule = self.contract_rule
         self._contract_start_weighted_adults = self._weighted_adults()
+        # outcome volumes a year, from the warm-up, so that a patient's share of an outcome
+        # measure can be valued from the first contract week
+        warm = self.cfg.run.warmup_weeks
+        seen = self._year_outcomes.summary()
+        per_year = WEEKS_PER_YEAR / warm if warm else 0.0
+        fallback = len(self.pop.alive()) / 1000.0  # assumption: ~1 per 1,000 adults a year
+        self.rule.set_expected_volumes({
+            k[2:]: (v * per_year if warm else fallback) or fallback
+            for k, v in seen.items() if k.startswith("n_")})
 
     def envelope_gbp(self, year: int) -> float:
         """Baseline spend × demographic growth (age-weighted) × (1 + inflation − efficiency)^y."""

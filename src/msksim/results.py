@@ -79,8 +79,9 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     """
     years = meta["config"]["run"]["years"]
     weeks = int(weekly["week"].max()) + 1 if len(weekly) else 0
-    per_year = 52.0 / max(weeks, 1)
     scale = meta["config"]["run"]["scale"]
+    per_year = 52.0 / max(weeks, 1)
+    city = 1.0 / scale  # counts are reported for the whole city, whatever the scale
     adults = _weekly_mean(weekly, "n_adults", weeks)
     per_1000 = 1000.0 / max(adults, 1.0)
     rows: list[tuple[str, str, str, float]] = []
@@ -88,8 +89,8 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     def add(section: str, measure: str, unit: str, value: float) -> None:
         rows.append((section, measure, unit, float(value)))
 
-    add("Population", "Adults registered (simulated)", "people", adults)
-    add("Population", "Adults represented (simulated ÷ scale)", "people", adults / scale)
+    add("Population", "Adults registered (mean over the contract)", "people", adults * city)
+    add("Population", "Share of the city simulated (scale)", "%", 100 * scale)
     consulters = _total(weekly, "new_gp_consulters") / years
     add("Primary care", "GP MSK consulters", "% of adults a year", 100 * consulters / adults)
     add("Primary care", "GP MSK consultations per consulter", "consultations",
@@ -104,8 +105,8 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
         if info["kind"] not in ("outpatient", "community", "hub"):
             continue
         label = info["label"] or name
-        first = _total(weekly, "new_first_attendances", service=name) * per_year
-        fu = _total(weekly, "new_follow_up_attendances", service=name) * per_year
+        first = _total(weekly, "new_first_attendances", service=name) * per_year * city
+        fu = _total(weekly, "new_follow_up_attendances", service=name) * per_year * city
         add("Outpatients and community", f"{label}: first attendances", "a year", first)
         if info["kind"] != "hub":
             add("Outpatients and community", f"{label}: follow-ups", "a year", fu)
@@ -114,16 +115,16 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
                 fu / max(first, 1e-9))
             add("Outpatients and community", f"{label}: discharged at first attendance",
                 "% of firsts",
-                100 * _total(weekly, "new_discharged_at_first", service=name) * per_year
+                100 * _total(weekly, "new_discharged_at_first", service=name) * per_year * city
                 / max(first, 1e-9))
             listed = sum(_total(weekly, "new_listed", route=f"{name}->{t}") for t in services)
             add("Outpatients and community", f"{label}: listed for surgery per first",
-                "%", 100 * listed * per_year / max(first, 1e-9))
+                "%", 100 * listed * per_year * city / max(first, 1e-9))
     if "procedure" in weekly:
         procs = weekly.loc[weekly["metric"] == "new_procedures", "procedure"].dropna().unique()
         total_ops = 0.0
         for pr in sorted(procs):
-            n = _total(weekly, "new_procedures", procedure=pr) * per_year
+            n = _total(weekly, "new_procedures", procedure=pr) * per_year * city
             total_ops += n
             add("Surgery", f"{pr.replace('_', ' ')}", "operations a year", n)
         add("Surgery", "all operations", "operations a year", total_ops)
@@ -132,18 +133,18 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
         if info["kind"] == "theatre":
             planned += _total(weekly, "sessions_planned", service=name)
             used += _total(weekly, "sessions_used", service=name)
-    add("Theatres", "Sessions run", "4-hour sessions a year", planned * per_year)
+    add("Theatres", "Sessions run", "4-hour sessions a year", planned * per_year * city)
     add("Theatres", "Utilisation (operating time ÷ session time)", "%",
         100 * used / max(planned, 1e-9))
     last = weekly[weekly["week"] == weekly["week"].max()]
     n_first = _total(last, "n_waiting_first")
     n_surg = _total(last, "n_waiting_surgery")
-    add("Waiting", "Waiting for a first appointment (end)", "people", n_first)
-    add("Waiting", "Waiting for surgery (end)", "people", n_surg)
+    add("Waiting", "Waiting for a first appointment (end)", "people", n_first * city)
+    add("Waiting", "Waiting for surgery (end)", "people", n_surg * city)
     inc = _total(weekly, "n_incomplete_pathways")
     add("Waiting", "Incomplete RTT pathways within 18 weeks", "% (mean over weeks)",
         100 * _total(weekly, "n_within_18_weeks") / max(inc, 1e-9))
-    add("Waiting", "52+ week waiters (end)", "people", _total(last, "n_over_52_weeks"))
+    add("Waiting", "52+ week waiters (end)", "people", _total(last, "n_over_52_weeks") * city)
     n_out = _total(weekly, "new_outcomes")
     add("Outcomes", "EQ-5D gain six months after surgery", "index points (mean)",
         _total(weekly, "sum_eq5d_gain") / max(n_out, 1))
