@@ -839,7 +839,7 @@ class MSKModel(mesa.Model):
     def _payments(self, w: int) -> None:
         ledger = self.ledger if w >= 0 else self._warmup_ledger
         start = len(ledger.rows)
-        n_adults = len(self.pop.alive()) if self.rule.name == "cobic" else 0
+        n_adults = self.pop.n - int(np.count_nonzero(self.pop.state[: self.pop.n] == State.DEAD))
         self.rule.weekly_payments(w, self._counts, n_adults, ledger)
         self._account(ledger.rows[start:], w)
 
