@@ -67,8 +67,10 @@ class MSKModel(mesa.Model):
         self._contract_start_weighted_adults = 0.0
         self.year_results: list[dict] = []
         self._members: list[np.ndarray] | None = None
+        self._first_week = self.week
         self._build_practices()
         self._build_population()
+        self._contract_start_weighted_adults = self._weighted_adults()
         self.running = True
 
     # ==========================================================================================
@@ -99,7 +101,7 @@ class MSKModel(mesa.Model):
             self._start_contract()
         if w > -self.cfg.run.warmup_weeks and (w % WEEKS_PER_YEAR == 0):
             self._demography_year(w)
-        if w >= 0 and w % WEEKS_PER_YEAR == 0:
+        if (w - self._first_week) % WEEKS_PER_YEAR == 0 or w == 0:
             self._start_contract_year(w)
         self._counts[:] = 0.0
         self.recorder.start_week(w, record=w >= 0)
@@ -828,12 +830,14 @@ class MSKModel(mesa.Model):
         return base * self.cfg.run.scale * demog * (1.0 + infl) ** year
 
     def _start_contract_year(self, w: int) -> None:
-        year = w // WEEKS_PER_YEAR
+        """A new year of the rule in force (warm-up years count as year 0 of the status quo)."""
+        year = max(w // WEEKS_PER_YEAR, 0)
         state = ContractYearState(year=year, envelope_gbp=self.envelope_gbp(year),
                                   adults_at_start=len(self.pop.alive()))
         self.rule.start_year(state)
         self._year = state
-        self._year_outcomes = _YearOutcomes()
+        if w >= 0:
+            self._year_outcomes = _YearOutcomes()
         self._year_within_18 = []
 
     def _payments(self, w: int) -> None:
