@@ -14,10 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from msksim.config import CityConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
+
+# keep hypothesis's cache inside tests/ (it would otherwise create <repo>/.hypothesis)
+set_hypothesis_home_dir(Path(__file__).resolve().parent / ".hypothesis")
 DEFAULT_CONFIG = REPO / "configs" / "sheffield.yaml"
 
 #: the run settings every quick model run in the suite uses unless it says otherwise

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_shipped_schema_is_current():
     shipped = json.loads((ROOT / "configs" / "schema.json").read_text())
-    assert shipped == config_schema(), "configs/schema.json is stale: run `msksim schema --out configs/schema.json`"
+    assert shipped == config_schema(), (
+        "configs/schema.json is stale: run `msksim schema --out configs/schema.json`")
 
 
 def test_schema_is_closed():

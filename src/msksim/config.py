@@ -36,7 +36,7 @@ def F(default: Any = ..., source: str = "assumption", **kw: Any) -> Any:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -438,12 +438,15 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+_SERVICE_KINDS = ("hub", "community", "outpatient", "theatre")
+
+
 def _describe_error(exc: ValidationError, data: dict) -> str:
     err = exc.errors(include_url=False)[0]
     loc = [str(x) for x in err["loc"]]
-    # pydantic adds the union member's tag to the location of discriminated unions
-    loc = [x for x in loc if x not in ("hub", "community", "outpatient", "theatre")
-           or x == loc[-1] and err["type"] == "extra_forbidden"]
+    # pydantic adds the union member's tag after the service's name: services.<name>.<kind>...
+    if len(loc) >= 3 and loc[0] == "services" and loc[2] in _SERVICE_KINDS:
+        del loc[2]
     field = ".".join(loc) or "(top level)"
     msg = err["msg"]
     if err["type"] == "extra_forbidden":

@@ -35,7 +35,8 @@ class Activities:
         specialties = sorted(set(t.outpatient_first_gbp) | set(t.outpatient_follow_up_gbp))
         for spec in specialties:
             names += [f"first:{spec}", f"follow_up:{spec}"]
-            prices += [t.outpatient_first_gbp.get(spec, 0.0), t.outpatient_follow_up_gbp.get(spec, 0.0)]
+            prices += [t.outpatient_first_gbp.get(spec, 0.0),
+                       t.outpatient_follow_up_gbp.get(spec, 0.0)]
         names += ["community_first", "community_contact", "hub_triage", "biologic_week"]
         prices += [t.community_contact_gbp, t.community_contact_gbp, t.hub_triage_gbp,
                    t.biologic_gbp_per_year / 52.0]

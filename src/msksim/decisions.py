@@ -4,8 +4,9 @@
                   + w_money × the decider's own margin from the option under the active contract
                   − friction (effort, reluctance, travel, expected wait)
 
-and a logit choice on the patient's own uniform. The contract enters only through the margin,
-which the active payment rule computes; no decision code asks which contract is in force.
+and a logit choice on the patient's own uniforms (one per option). The contract enters only
+through the margin, which the active payment rule computes; no decision code asks which contract
+is in force.
 """
 
 from __future__ import annotations
@@ -20,21 +21,28 @@ def net_value(benefit_qaly: np.ndarray, margin_gbp: np.ndarray, friction_qaly: n
 
 
 def logit_choice(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndarray:
-    """Pick one option per row with probability ∝ exp(value / scale), by inverse transform.
+    """Pick one option per row with probability ∝ exp(value / scale) (Gumbel-max).
 
-    Options with value -inf are never chosen. Inverse transform on one uniform per person keeps
-    runs coupled: a change that moves one option's value only changes the choice of people whose
-    uniform falls near the moved boundary.
+    `u` holds one uniform per person and option (same shape as `value`): each option's value
+    gets its own Gumbel noise, scale × −log(−log u), and the best noisy option is chosen. This
+    is exactly the multinomial logit, and it keeps runs coupled: raising one option's value can
+    only move people *into* that option, never between two others. Options with value -inf are
+    never chosen.
     """
     if value.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    z = value / scale_qaly
-    z = z - np.max(z, axis=1, keepdims=True)
-    w = np.exp(z)
-    cum = np.cumsum(w, axis=1)
-    cum /= cum[:, -1:]
-    choice = (cum < u[:, None]).sum(axis=1)
-    return np.minimum(choice, value.shape[1] - 1)
+    if u.shape != value.shape:
+        raise ValueError(f"need one uniform per option: u has shape {u.shape}, "
+                         f"value {value.shape}")
+    gumbel = -np.log(-np.log(u))
+    with np.errstate(invalid="ignore"):
+        noisy = np.where(np.isneginf(value), -np.inf, value + scale_qaly * gumbel)
+    return np.argmax(noisy, axis=1)
+
+
+def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.ndarray:
+    """One uniform per person and option from a decision's stream (draw j for option j)."""
+    return np.stack([stream.uniform(slots, week, draw=j) for j in range(n_options)], axis=1)
 
 
 def choice_probabilities(value: np.ndarray, scale_qaly: float) -> np.ndarray:

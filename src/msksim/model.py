@@ -12,9 +12,9 @@ import numpy as np
 
 from . import population as popmod
 from .conditions import EQ5D_MIN, build_tables, oxford_score
-from .config import SPECIALTIES, CityConfig, GP_NODE
+from .config import GP_NODE, SPECIALTIES, CityConfig
 from .contracts import COMMISSIONER, Activities, ContractYearState, Ledger, make_rule
-from .decisions import logit_choice, net_value
+from .decisions import logit_choice, net_value, option_uniforms
 from .pathway import GP_INDEX, KINDS, build_pathway, weekly_capacity
 from .population import NEVER, Population, State
 from .providers import GPPractice, Provider, practice_weights
@@ -68,6 +68,7 @@ class MSKModel(mesa.Model):
         self.year_results: list[dict] = []
         self._members: list[np.ndarray] | None = None
         self._first_week = self.week
+        self.datacollector = mesa.DataCollector(model_reporters=HEADLINE_REPORTERS)
         self._build_practices()
         self._build_population()
         self._contract_start_weighted_adults = self._weighted_adults()
@@ -93,7 +94,7 @@ class MSKModel(mesa.Model):
         10. outcomes: six months after surgery, EQ-5D and Oxford scores are measured
         11. payments: the payment rule turns the week's activity into ledger rows; at a
             contract year's end the outcome incentive is paid
-        12. results for the week are recorded (contract weeks only)
+        12. results for the week are recorded (kept for contract weeks only)
         Every decision uses `decisions.net_value`; the contract enters only through margins.
         """
         w = self.week
@@ -124,9 +125,9 @@ class MSKModel(mesa.Model):
         self._outcomes(act, w)
         self._biologics(act)
         self._payments(w)
-        self._record_week(w)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)
+        self._record_week(w)
         self.week += 1
         if self.week >= self.end_week:
             self.running = False
@@ -487,7 +488,7 @@ class MSKModel(mesa.Model):
             if shift is not None:
                 friction[:, j] -= shift * dcfg.logit_scale_qaly
         value = net_value(benefit, margin, friction, beh.w_benefit, beh.w_money_qaly_per_gbp)
-        u = self.streams[f"decide/{decision}"].uniform(slots, w)
+        u = option_uniforms(self.streams[f"decide/{decision}"], slots, w, value.shape[1])
         return logit_choice(value, u, dcfg.logit_scale_qaly), np.asarray(succ, dtype=np.int64)
 
     # ==========================================================================================
@@ -666,7 +667,6 @@ class MSKModel(mesa.Model):
         decider = self.pathway.provider[s]
         spec = self.pathway.specialty[s]
         c = p.condition[seen]
-        sev = self._severity(seen)
         theatres = [t for t in self.pathway.successors(name) if self.pathway.kind[t] == THEATRE]
         own = [t for t in theatres if self.pathway.provider[t] == decider]
         theatre = (own or theatres or [-1])[0]
@@ -704,7 +704,7 @@ class MSKModel(mesa.Model):
         friction = np.array([dcfg.friction_qaly.get(o, 0.0)
                              for o in ("discharge", "follow_up", "list")])[None, :]
         value = net_value(benefit, margin, friction, beh.w_benefit, beh.w_money_qaly_per_gbp)
-        u = self.streams["decide/outpatient_outcome"].uniform(seen, w)
+        u = option_uniforms(self.streams["decide/outpatient_outcome"], seen, w, 3)
         choice = logit_choice(value, u, dcfg.logit_scale_qaly)
         out = seen[choice == 0]
         if is_first:
@@ -719,8 +719,9 @@ class MSKModel(mesa.Model):
         p.clock_start_week[stay] = NEVER  # treatment or active monitoring stops the clock
         listed = seen[choice == 2]
         if len(listed):
-            self.recorder.add_by("new_listed_by_source", p.referral_source[listed] + 2,
-                                 ["gp", "caseload_at_start"] + self.pathway.names, "source", service=name)
+            sources = ["gp", "caseload_at_start"] + self.pathway.names
+            self.recorder.add_by("new_listed_by_source", p.referral_source[listed] + 2, sources,
+                                 "source", service=name)
             self._enqueue(listed, theatre, w, s)
 
     def _theatre(self, s: int, w: int) -> None:
@@ -873,7 +874,7 @@ class MSKModel(mesa.Model):
             self.recorder.add("provider_cost_gbp", cost, provider=key)
             self.recorder.add("provider_paid_out_gbp", paid[key], provider=key)
         self.recorder.add("commissioner_spend_gbp", spend)
-        if self._year is not None:
+        if costs and self._year is not None:
             self.recorder.add("envelope_gbp", self._year.envelope_gbp / WEEKS_PER_YEAR)
 
     def _end_contract_year(self, w: int) -> None:
@@ -907,10 +908,14 @@ class MSKModel(mesa.Model):
                    "service")
         alive = p.n - int(np.count_nonzero(p.state[: p.n] == State.DEAD))
         rec.add("n_adults", alive)
+        living = p.state[: p.n] != State.DEAD
+        rec.add_by("n_adults_imd", p.imd_quintile[: p.n][living] - 1, ["1", "2", "3", "4", "5"],
+                   "imd_quintile")
         states = np.bincount(p.state[: p.n], minlength=len(State))
         for st in State:
             rec.add("n_people", int(states[st]), state=st.name.lower())
         rec.end_week()
+        self.datacollector.collect(self)
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any person's state is inconsistent (used by tests)."""
@@ -930,6 +935,38 @@ class MSKModel(mesa.Model):
         clocks = p.clock_start_week[:n]
         assert np.all(clocks[clocks != NEVER] <= self.week), "RTT clock starts in the future"
         assert np.all(p.qaly_loss[:n] >= 0), "negative QALY loss"
+
+
+def _last(metric: str):
+    """A reporter for Mesa's DataCollector: this week's total of one metric."""
+
+    def report(model: MSKModel) -> float:
+        return sum(v for k, v in model.recorder.last.items() if k[0] == metric)
+
+    return report
+
+
+def _pct_within_18(model: MSKModel) -> float:
+    n = _last("n_incomplete_pathways")(model)
+    return 100.0 * _last("n_within_18_weeks")(model) / n if n else 100.0
+
+
+def _utilisation(model: MSKModel) -> float:
+    planned = _last("sessions_planned")(model)
+    return 100.0 * _last("sessions_used")(model) / planned if planned else float("nan")
+
+
+#: headline weekly figures for live views (Mesa DataCollector, one row per week incl. warm-up)
+HEADLINE_REPORTERS = {
+    "week": lambda m: m.week,
+    "waiting_first": _last("n_waiting_first"),
+    "waiting_surgery": _last("n_waiting_surgery"),
+    "pct_within_18_weeks": _pct_within_18,
+    "theatre_utilisation_pct": _utilisation,
+    "commissioner_spend_gbp": _last("commissioner_spend_gbp"),
+    "operations": _last("new_procedures"),
+    "active_episodes": _last("n_active_episodes"),
+}
 
 
 class _YearOutcomes:

@@ -144,7 +144,16 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     inc = _total(weekly, "n_incomplete_pathways")
     add("Waiting", "Incomplete RTT pathways within 18 weeks", "% (mean over weeks)",
         100 * _total(weekly, "n_within_18_weeks") / max(inc, 1e-9))
+    inc_end = _total(last, "n_incomplete_pathways")
+    add("Waiting", "Incomplete RTT pathways within 18 weeks (end)", "%",
+        100 * _total(last, "n_within_18_weeks") / max(inc_end, 1e-9))
     add("Waiting", "52+ week waiters (end)", "people", _total(last, "n_over_52_weeks") * city)
+    if "imd_quintile" in weekly:
+        for q, label in (("1", "most deprived fifth"), ("5", "least deprived fifth")):
+            n_q = _weekly_mean(weekly, "n_adults_imd", weeks, imd_quintile=q)
+            add("Surgery", f"operations, {label}", "per 1,000 adults a year",
+                _total(weekly, "new_procedures_imd", imd_quintile=q) * per_year * 1000
+                / max(n_q, 1.0))
     n_out = _total(weekly, "new_outcomes")
     add("Outcomes", "EQ-5D gain six months after surgery", "index points (mean)",
         _total(weekly, "sum_eq5d_gain") / max(n_out, 1))

@@ -1,0 +1,100 @@
+"""The net-value rule and the logit choice every decision point uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from msksim.decisions import choice_probabilities, logit_choice, net_value
+
+
+def _uniforms(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """One uniform per person and option, strictly inside (0, 1)."""
+    return np.random.default_rng(seed).uniform(np.nextafter(0, 1), 1.0, (n, k))
+
+
+def test_net_value_formula():
+    b = np.array([[0.1, 0.2]])
+    m = np.array([[1000.0, -500.0]])
+    f = np.array([[0.01, 0.0]])
+    v = net_value(b, m, f, w_benefit=2.0, w_money_qaly_per_gbp=1e-5)
+    np.testing.assert_allclose(v, [[0.2 + 0.01 - 0.01, 0.4 - 0.005]])
+
+
+@pytest.mark.parametrize("scale", [0.01, 0.02, 0.1])
+def test_frequencies_match_probabilities_same_row(scale):
+    n = 200_000
+    row = np.array([0.0, 0.01, -0.02, 0.005, 0.012])
+    value = np.tile(row, (n, 1))
+    choice = logit_choice(value, _uniforms(n, len(row), 1), scale)
+    freq = np.bincount(choice, minlength=len(row)) / n
+    p = choice_probabilities(row[None, :], scale)[0]
+    np.testing.assert_allclose(p.sum(), 1.0)
+    np.testing.assert_allclose(freq, p, atol=0.005)
+
+
+def test_frequencies_match_probabilities_varied_rows():
+    n = 200_000
+    rng = np.random.default_rng(3)
+    value = rng.normal(0.0, 0.03, (n, 4))
+    choice = logit_choice(value, _uniforms(n, 4, 2), 0.02)
+    p = choice_probabilities(value, 0.02)
+    freq = np.bincount(choice, minlength=4) / n
+    np.testing.assert_allclose(freq, p.mean(axis=0), atol=0.005)
+
+
+def test_large_values_do_not_overflow():
+    value = np.array([[1e6, 1e6 + 0.02, 1e6 - 1.0]] * 50_000)
+    choice = logit_choice(value, _uniforms(50_000, 3, 4), 0.02)
+    p = choice_probabilities(value[:1], 0.02)[0]
+    assert np.all(np.isfinite(p))
+    np.testing.assert_allclose(np.bincount(choice, minlength=3) / 50_000, p, atol=0.01)
+
+
+@pytest.mark.parametrize("blocked", [[0], [1], [2], [3], [0, 3], [1, 2], [0, 1, 2]])
+def test_minus_inf_never_chosen(blocked):
+    n = 100_000
+    rng = np.random.default_rng(5)
+    value = rng.normal(0.0, 0.05, (n, 4))
+    value[:, blocked] = -np.inf
+    u = _uniforms(n, 4, 6)
+    # the extremes of the uniform, too
+    u[:4, :] = np.array([np.nextafter(0, 1), 1e-300, np.nextafter(1, 0), 1.0 - 1e-12])[:, None]
+    choice = logit_choice(value, u, 0.02)
+    assert not np.isin(choice, blocked).any()
+    assert np.all((choice >= 0) & (choice < 4))
+    p = choice_probabilities(value, 0.02)
+    assert np.all(p[:, blocked] == 0)
+
+
+def test_empty_input():
+    assert logit_choice(np.zeros((0, 3)), np.zeros((0, 3)), 0.02).shape == (0,)
+
+
+@pytest.mark.parametrize("n_options,raised", [(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)])
+def test_raising_an_option_only_moves_people_into_it(n_options, raised):
+    """Coupling: same uniforms, one option's value raised -> the only switches are INTO it.
+
+    Nobody may switch between two other options (that would add noise, not signal, to a
+    comparison of two contracts run with common random numbers).
+    """
+    n, delta = 50_000, 0.01
+    rng = np.random.default_rng(100 + n_options)
+    value = rng.normal(0.0, 0.02, (n, n_options))
+    u = _uniforms(n, n_options, 7)
+    before = logit_choice(value, u, 0.02)
+    higher = value.copy()
+    higher[:, raised] += delta
+    after = logit_choice(higher, u, 0.02)
+    moved = before != after
+    assert moved.any(), "raising an option should win it some people"
+    assert np.all(after[moved] == raised), (
+        f"{int((moved & (after != raised)).sum())} of {n} people switched between options "
+        f"other than the raised option {raised}")
+    # and nobody who chose the raised option leaves it
+    assert np.all(after[before == raised] == raised)
+
+
+def test_one_uniform_per_option_is_required():
+    with pytest.raises(ValueError, match="one uniform per option"):
+        logit_choice(np.zeros((5, 3)), np.full(5, 0.5), 0.02)
