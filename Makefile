@@ -38,6 +38,7 @@ demo: $(STAMP)
 	$(VENV)/bin/msksim compare --out out/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests viz
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
