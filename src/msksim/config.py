@@ -243,6 +243,10 @@ class DecisionConfig(Strict):
     friction_qaly: dict[str, float] = F(
         default_factory=dict, source="assumption: effort or reluctance per option kind; "
         "calibrated to referral and follow-up rates")
+    surgical_benefit_share: Share = F(
+        0.3, "assumption: how much of the expected gain from an operation the decider counts "
+        "when sending someone to a surgeon (how well it spots surgical candidates: physio-led "
+        "triage converts 61% vs GP referrals 28%, Marks 2024)")
 
 
 class BehaviourConfig(Strict):
@@ -257,9 +261,6 @@ class BehaviourConfig(Strict):
     hub_route: DecisionConfig = DecisionConfig()
     community_discharge: DecisionConfig = DecisionConfig()
     outpatient_outcome: DecisionConfig = DecisionConfig()
-    referral_surgical_benefit_share: Share = F(
-        0.3, "assumption: how much of the expected gain from an operation a referrer counts "
-        "when deciding to send someone to a surgeon (GPs and physios are not surgeons)")
     follow_up_benefit_qaly: NonNeg = F(0.01, "assumption: expected gain of one more follow-up")
     follow_up_benefit_decay: Share = F(0.6, "assumption: each further follow-up is worth this "
                                        "share of the previous one")

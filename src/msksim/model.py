@@ -60,6 +60,8 @@ class MSKModel(mesa.Model):
         self._svc_provider = np.array([self.provider_keys.index(p)
                                        for p in self.pathway.provider], dtype=np.int64)
         self._act_index = {n: i for i, n in enumerate(self.activities.names)}
+        # referral_source + 2 indexes these: -2 = GP, -1 = under care before the run started
+        self._source_labels = [GP_NODE, "caseload_at_start"] + self.pathway.names
         self._deaths_week = np.zeros(0, dtype=np.int32)
         self._deaths_slot = np.zeros(0, dtype=np.int64)
         self._year_outcomes = _YearOutcomes()
@@ -235,15 +237,15 @@ class MSKModel(mesa.Model):
     # ==========================================================================================
     # demography
     # ==========================================================================================
-    def _schedule_deaths(self, slots: np.ndarray, w: int) -> None:
-        """Decide who dies in the coming year, and in which week."""
+    def _schedule_deaths(self, slots: np.ndarray, w: int, keep_scheduled: bool = False) -> None:
+        """Decide who among `slots` dies in the coming year, and in which week."""
         p = self.pop
         q = np.asarray(self.cfg.population.mortality_per_1000_per_year_by_age_band) / 1000.0
         u = self.streams["demography/death"].uniform(slots, w)
         dies = slots[u < q[p.age_band[slots]]]
         when = w + np.floor(self.streams["demography/death_week"].uniform(dies, w)
                             * WEEKS_PER_YEAR).astype(np.int32)
-        keep = self._deaths_week >= w
+        keep = self._deaths_week >= (w if keep_scheduled else w + WEEKS_PER_YEAR)
         self._deaths_week = np.concatenate([self._deaths_week[keep], when])
         self._deaths_slot = np.concatenate([self._deaths_slot[keep], dies])
 
@@ -278,15 +280,17 @@ class MSKModel(mesa.Model):
         p.eq5d[well] = p.eq5d_norm[well]
         growth = np.asarray(self.cfg.population.growth_per_year_by_age_band)
         self._band_target *= 1.0 + growth
+        self._schedule_deaths(alive, w)
+        # arrivals (16th birthdays, migration) keep each band on its projected path, making up
+        # for this year's deaths as well
         counts = np.bincount(p.age_band[alive], minlength=len(growth))
-        pending = np.bincount(p.age_band[self._deaths_slot[self._deaths_week >= w]],
-                              minlength=len(growth))
-        need = np.maximum(np.round(self._band_target - counts + pending), 0).astype(np.int64)
+        dying = np.bincount(p.age_band[self._deaths_slot], minlength=len(growth))
+        need = np.maximum(np.round(self._band_target - counts + dying), 0).astype(np.int64)
         new = p.add(int(need.sum()))
         bands = np.repeat(np.arange(len(need)), need).astype(np.int8)
         popmod.fill_new_people(p, new, self.cfg.population, bands, self._practice_weights,
                                self.streams, w, self.cfg.behaviour.surgery_preference_sd_log)
-        self._schedule_deaths(np.concatenate([alive, new]), w)
+        self._schedule_deaths(new, w, keep_scheduled=True)
         changed = well[p.age_band[well] != old_band[p.state[alive] == State.WELL]]
         self._schedule_onset(np.concatenate([changed, new]), w)
 
@@ -408,8 +412,9 @@ class MSKModel(mesa.Model):
                 - self.proc.offer_threshold_qaly[pr])
         return np.where(has, gain, -np.inf)
 
-    def _service_benefit(self, slots: np.ndarray, s: int) -> np.ndarray:
-        """Expected QALY gain of sending these people to service s."""
+    def _service_benefit(self, slots: np.ndarray, s: int,
+                         surgical_share: float) -> np.ndarray:
+        """Expected QALY gain of sending these people to service s, as the referrer sees it."""
         c = self.pop.condition[slots]
         sev = self._severity(slots)
         kind = self.pathway.kind[s]
@@ -421,8 +426,7 @@ class MSKModel(mesa.Model):
         # a referrer counts the operation only where a surgeon would offer it
         list_friction = self.cfg.behaviour.outpatient_outcome.friction_qaly.get("list", 0.0)
         surgical = np.maximum(self._surgical_benefit(slots) - list_friction, 0.0)
-        b = (self.cond.benefit_specialist[c] * sev
-             + self.cfg.behaviour.referral_surgical_benefit_share * surgical)
+        b = self.cond.benefit_specialist[c] * sev + surgical_share * surgical
         return np.where(ok, b, -np.inf)
 
     def _expected_wait_weeks(self, s: int) -> float:
@@ -478,7 +482,7 @@ class MSKModel(mesa.Model):
         friction[:, 0] = dcfg.friction_qaly.get(stay_label, 0.0)
         for j, s in enumerate(succ, start=1):
             name = self.pathway.names[s]
-            benefit[:, j] = self._service_benefit(slots, s)
+            benefit[:, j] = self._service_benefit(slots, s, dcfg.surgical_benefit_share)
             margin[:, j] = self._referral_margin(decider, s)
             fr = dcfg.friction_qaly.get(name, dcfg.friction_qaly.get(KINDS[self.pathway.kind[s]],
                                                                       0.0))
@@ -581,12 +585,13 @@ class MSKModel(mesa.Model):
         self.recorder.add(f"n_waiting_{kind}", len(q) - len(admitted), service=name)
         return admitted
 
-    def _activity(self, slots: np.ndarray, s: int, activity: str, n: int | None = None) -> None:
+    def _activity(self, slots: np.ndarray, s: int, activity: str, contact: bool = True) -> None:
+        """Count one unit of `activity` per person at service s (for payment and costs)."""
         a = self._act_index[activity]
-        k = len(slots) if n is None else n
-        self._counts[self._svc_provider[s], a] += k
+        self._counts[self._svc_provider[s], a] += len(slots)
         self.pop.cost_gbp[slots] += self.activities.price_gbp[a]
-        self.pop.contacts[slots] += 1
+        if contact:
+            self.pop.contacts[slots] += 1
 
     def _hub(self, s: int, w: int) -> None:
         name = self.pathway.names[s]
@@ -646,6 +651,8 @@ class MSKModel(mesa.Model):
         first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
         self._activity(first, s, f"first:{spec}")
         self.recorder.add("new_first_attendances", len(first), service=name)
+        self.recorder.add_by("new_first_attendances_by_source", p.referral_source[first] + 2,
+                             self._source_labels, "source", service=name)
         p.follow_ups[first] = 0
         c = p.condition[first]
         bio = first[self.cond.biologic_share[c] > 0]
@@ -719,9 +726,8 @@ class MSKModel(mesa.Model):
         p.clock_start_week[stay] = NEVER  # treatment or active monitoring stops the clock
         listed = seen[choice == 2]
         if len(listed):
-            sources = ["gp", "caseload_at_start"] + self.pathway.names
-            self.recorder.add_by("new_listed_by_source", p.referral_source[listed] + 2, sources,
-                                 "source", service=name)
+            self.recorder.add_by("new_listed_by_source", p.referral_source[listed] + 2,
+                                 self._source_labels, "source", service=name)
             self._enqueue(listed, theatre, w, s)
 
     def _theatre(self, s: int, w: int) -> None:
@@ -797,8 +803,7 @@ class MSKModel(mesa.Model):
         rheum = [s for s in self.pathway.of_kind("outpatient")
                  if self.pathway.specialty[s] == "rheumatology"]
         if len(on) and rheum:
-            self._activity(on, rheum[0], "biologic_week")
-            self.pop.contacts[on] -= 1  # a drug week is not a contact
+            self._activity(on, rheum[0], "biologic_week", contact=False)
 
     # ==========================================================================================
     # money

@@ -41,6 +41,11 @@ class Pathway:
         """Service indices reachable from `node` in one step, in a stable order."""
         return [self.names.index(s) for s in sorted(self.graph.successors(node))]
 
+    def lists_for_surgery(self, node: str) -> bool:
+        """Can this service put patients on a theatre list?"""
+        theatre = KINDS.index("theatre")
+        return any(self.kind[t] == theatre for t in self.successors(node))
+
     def of_kind(self, kind: str) -> list[int]:
         k = KINDS.index(kind)
         return [i for i in range(len(self.names)) if self.kind[i] == k]

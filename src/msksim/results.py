@@ -100,6 +100,8 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
         for r in sorted(routes):
             add("Referrals", f"Referrals {r.replace('->', ' → ')}", "per 1,000 adults a year",
                 _total(weekly, "new_referrals", route=r) * per_year * per_1000)
+    add("Referrals", "Returns to the GP without treatment (ping-pong)", "per 1,000 adults a year",
+        _total(weekly, "new_returns_to_gp") * per_year * per_1000)
     services = meta.get("services", {})
     for name, info in services.items():
         if info["kind"] not in ("outpatient", "community", "hub"):
@@ -120,6 +122,16 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             listed = sum(_total(weekly, "new_listed", route=f"{name}->{t}") for t in services)
             add("Outpatients and community", f"{label}: listed for surgery per first",
                 "%", 100 * listed * per_year * city / max(first, 1e-9))
+            if info.get("surgical"):
+                for src, what in (("gp", "GP referrals"), ("community_msk", "community MSK "
+                                                                             "referrals")):
+                    n_first = _total(weekly, "new_first_attendances_by_source", service=name,
+                                     source=src)
+                    if n_first >= 20:
+                        add("Outpatients and community",
+                            f"{label}: listed per first, {what}", "%",
+                            100 * _total(weekly, "new_listed_by_source", service=name,
+                                         source=src) / n_first)
     if "procedure" in weekly:
         procs = weekly.loc[weekly["metric"] == "new_procedures", "procedure"].dropna().unique()
         total_ops = 0.0

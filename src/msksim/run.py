@@ -35,7 +35,8 @@ def run_once(cfg: CityConfig, contract: str | None = None,
         "seed": model.seed,
         "contract": contract,
         "config": cfg.model_dump(mode="json"),
-        "services": {n: {"kind": s.kind, "label": s.label or n, "provider": s.provider}
+        "services": {n: {"kind": s.kind, "label": s.label or n, "provider": s.provider,
+                         "surgical": model.pathway.lists_for_surgery(n)}
                      for n, s in cfg.services.items() if s.enabled},
         "providers": {k: {"name": p.name, "kind": p.kind} for k, p in cfg.providers.items()},
         "weeks": {"warmup": cfg.run.warmup_weeks, "contract": model.end_week},
