@@ -531,7 +531,7 @@ class MSKModel(mesa.Model):
             return
         p = self.pop
         if self._members is not None:
-            self._members[s] = np.union1d(self._members[s], slots)
+            self._members[s] = np.concatenate([self._members[s], slots])
         p.state[slots] = State.WAITING_SURGERY if self.pathway.kind[s] == THEATRE else \
             State.WAITING_FIRST
         p.service[slots] = s
@@ -569,8 +569,11 @@ class MSKModel(mesa.Model):
         m = self._members[s]
         q = m[(p.state[m] == state) & (p.service[m] == s)]
         if by is None:
-            return q
-        return q[np.lexsort((q, getattr(p, by)[q]))]
+            q = np.sort(q)
+        else:
+            q = q[np.lexsort((q, getattr(p, by)[q]))]
+        # someone referred here this week may be listed twice; keep the first
+        return q[np.r_[True, q[1:] != q[:-1]]] if len(q) > 1 else q
 
     def _admit(self, s: int, state: State, by: str, kind: str, w: int,
                due_only: bool = False) -> np.ndarray:

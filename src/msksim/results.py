@@ -95,14 +95,19 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     add("Primary care", "GP MSK consulters", "% of adults a year", 100 * consulters / adults)
     add("Primary care", "GP MSK consultations per consulter", "consultations",
         _total(weekly, "new_gp_consultations") / years / max(consulters, 1))
+    services = meta.get("services", {})
+
+    def label_of(node: str) -> str:
+        return "GP" if node == "gp" else services.get(node, {}).get("label") or node
+
     if "route" in weekly:
         routes = weekly.loc[weekly["metric"] == "new_referrals", "route"].dropna().unique()
         for r in sorted(routes):
-            add("Referrals", f"Referrals {r.replace('->', ' → ')}", "per 1,000 adults a year",
+            a, b = r.split("->")
+            add("Referrals", f"{label_of(a)} → {label_of(b)}", "per 1,000 adults a year",
                 _total(weekly, "new_referrals", route=r) * per_year * per_1000)
     add("Referrals", "Returns to the GP without treatment (ping-pong)", "per 1,000 adults a year",
         _total(weekly, "new_returns_to_gp") * per_year * per_1000)
-    services = meta.get("services", {})
     for name, info in services.items():
         if info["kind"] not in ("outpatient", "community", "hub"):
             continue
@@ -182,7 +187,7 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     spend = ledger.loc[ledger["payer"] == "commissioner", "amount_gbp"].sum() if len(ledger) \
         else 0.0
     envelope = _total(weekly, "envelope_gbp")
-    add("Money", "Commissioner spend", "£m a year (whole city)", spend * per_year / scale / 1e6)
+    add("Money", "Commissioner spend", "£m a year", spend * per_year / scale / 1e6)
     add("Money", "Commissioner spend per adult", "£ a year", spend * per_year / max(adults, 1))
     if envelope > 0:
         add("Money", "Spend against the envelope", "% of envelope", 100 * spend / envelope)
@@ -190,9 +195,9 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
         inc_ = _total(weekly, "provider_income_gbp", provider=key)
         cost = _total(weekly, "provider_cost_gbp", provider=key)
         paid = _total(weekly, "provider_paid_out_gbp", provider=key)
-        add("Providers", f"{info['name']}: income", "£m a year (whole city)",
+        add("Providers", f"{info['name']}: income", "£m a year",
             inc_ * per_year / scale / 1e6)
-        add("Providers", f"{info['name']}: margin", "£m a year (whole city)",
+        add("Providers", f"{info['name']}: margin", "£m a year",
             (inc_ - cost - paid) * per_year / scale / 1e6)
     return pd.DataFrame(rows, columns=["section", "measure", "unit", "value"])
 
@@ -215,8 +220,9 @@ def side_by_side(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def format_table(table: pd.DataFrame) -> str:
     """A plain-text table, grouped by section, numbers rounded for reading."""
     value_cols = [c for c in table.columns if c not in ("section", "measure", "unit")]
-    width = max(len(f"{m} ({u})") for m, u in zip(table["measure"], table["unit"], strict=True))
-    width = min(width, 78)
+    width = 2 + max(len(f"{m} ({u})")
+                    for m, u in zip(table["measure"], table["unit"], strict=True))
+    width = min(width, 92)
     lines = []
     header = f"{'':<{width}}" + "".join(f"{c:>14}" for c in value_cols)
     lines.append(header)
