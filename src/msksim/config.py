@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,13 +42,18 @@ class Strict(BaseModel):
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
-PerBand = Annotated[list[float], Field(min_length=len(AGE_BANDS), max_length=len(AGE_BANDS))]
+_BANDS = {"min_length": len(AGE_BANDS), "max_length": len(AGE_BANDS)}
+PerBand = Annotated[list[NonNeg], Field(**_BANDS)]  # one non-negative value per age band
+SharePerBand = Annotated[list[Share], Field(**_BANDS)]
+GrowthPerBand = Annotated[list[Annotated[float, Field(ge=-0.5, le=0.5)]], Field(**_BANDS)]
+Eq5dPerBand = Annotated[list[Annotated[float, Field(ge=-0.594, le=1.0)]], Field(**_BANDS)]
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _check_sums_to_one(values: list[float], name: str) -> None:
     total = sum(values)
     if abs(total - 1.0) > 1e-3:
-        raise ValueError(f"{name} must sum to 1 (they sum to {total:.4f})")
+        raise ValueError(f"{name}: must sum to 1 (they sum to {total:.4f})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -68,10 +74,10 @@ class PopulationConfig(Strict):
     registered_adults: int = F(
         465_000, "Pulse 2012: 566,900 registered all ages × adult (16+) share ≈ 0.82 (ONS age "
         "structure, assumption)", ge=100, le=20_000_000)
-    age_band_shares: PerBand = F(
+    age_band_shares: SharePerBand = F(
         [0.19, 0.18, 0.15, 0.16, 0.12, 0.10, 0.07, 0.03],
         "assumption from ONS mid-2013 Sheffield estimates (student bulge at 16-24)")
-    female_share_by_age_band: PerBand = F(
+    female_share_by_age_band: SharePerBand = F(
         [0.49, 0.49, 0.50, 0.50, 0.50, 0.52, 0.56, 0.66],
         "assumption from ONS mid-year estimates (women live longer)")
     deprivation_quintile_shares: list[Share] = F(
@@ -81,17 +87,20 @@ class PopulationConfig(Strict):
     mortality_per_1000_per_year_by_age_band: PerBand = F(
         [0.3, 0.5, 1.1, 2.6, 6.0, 14.0, 42.0, 150.0],
         "assumption from ONS England & Wales life tables 2011-13 (rounded)")
-    growth_per_year_by_age_band: PerBand = F(
+    growth_per_year_by_age_band: GrowthPerBand = F(
         [0.002, 0.006, 0.004, 0.000, 0.006, 0.015, 0.015, 0.030],
         "Sheffield City Council projections: 65+ grow 42-46% over 25 years (≈1.5%/yr), 85+ "
         "more than double (≈3%/yr); younger bands assumption")
-    eq5d_norm_by_age_band: PerBand = F(
+    eq5d_norm_by_age_band: Eq5dPerBand = F(
         [0.93, 0.92, 0.90, 0.87, 0.83, 0.81, 0.76, 0.70],
         "assumption from UK EQ-5D population norms (Kind et al. 1999)")
     practices: PracticesConfig = PracticesConfig()
 
     @model_validator(mode="after")
     def _shares(self) -> PopulationConfig:
+        if any(q > 1000 for q in self.mortality_per_1000_per_year_by_age_band):
+            raise ValueError("mortality_per_1000_per_year_by_age_band: a rate per 1,000 cannot "
+                             "exceed 1000")
         _check_sums_to_one(self.age_band_shares, "age_band_shares")
         _check_sums_to_one(self.deprivation_quintile_shares, "deprivation_quintile_shares")
         return self
@@ -149,6 +158,14 @@ class ConditionConfig(Strict):
                               "drugs (anti-TNF); assumption")
 
 
+    @model_validator(mode="after")
+    def _chronic_consults(self) -> ConditionConfig:
+        if self.chronic and self.reconsult_per_year <= 0:
+            raise ValueError("reconsult_per_year: a chronic condition needs a rate above 0, or "
+                             "people who do not consult would never be seen or recover")
+        return self
+
+
 class ProcedureConfig(Strict):
     tariff_gbp: NonNeg = F(source="assumption near 2013/14 PbR tariff (see domain_facts §3)")
     cases_per_session: float = F(2.0, "HEP model (Harper 2023): 2 primary hips/knees per 4-h "
@@ -187,8 +204,6 @@ class _ServiceBase(Strict):
     initial_waiting_list: int = F(0, "assumption: people waiting at the start", ge=0)
     initial_mean_wait_weeks: float = F(8.0, "assumption: mean elapsed wait of the starting list",
                                        ge=0.0, le=104)
-    initial_follow_up_caseload: int = F(0, "assumption: people under follow-up at the start",
-                                        ge=0)
 
 
 class HubService(_ServiceBase):
@@ -202,6 +217,8 @@ class CommunityService(_ServiceBase):
     follow_up_contacts_per_week: NonNeg = F(1500.0, "assumption")
     contacts_per_course_mean: float = F(4.0, "assumption (commonly 3-6 contacts)", ge=1.0,
                                         le=50)
+    initial_follow_up_caseload: int = F(0, "assumption: people under care at the start",
+                                        ge=0)
     contact_interval_weeks: int = F(2, "assumption", ge=1, le=26)
 
 
@@ -212,6 +229,8 @@ class OutpatientService(_ServiceBase):
     first_slots_per_week: NonNeg = F(300.0, "assumption")
     follow_up_slots_per_week: NonNeg = F(550.0, "assumption")
     follow_up_interval_weeks: int = F(10, "assumption", ge=1, le=104)
+    initial_follow_up_caseload: int = F(0, "assumption: people under follow-up at the start",
+                                        ge=0)
 
 
 class TheatreService(_ServiceBase):
@@ -278,7 +297,7 @@ class OutcomeMeasure(Strict):
     @model_validator(mode="after")
     def _order(self) -> OutcomeMeasure:
         if self.target <= self.floor:
-            raise ValueError(f"target ({self.target}) must be above floor ({self.floor})")
+            raise ValueError(f"target: {self.target} must be above floor ({self.floor})")
         return self
 
 
@@ -325,7 +344,7 @@ class CobicConfig(Strict):
     def _weights(self) -> CobicConfig:
         if self.outcome_measures:
             _check_sums_to_one([m.weight for m in self.outcome_measures],
-                               "outcome_measures weights")
+                               "outcome_measures: the weights")
         return self
 
 
@@ -398,7 +417,29 @@ class CityConfig(Strict):
                                  f"allowed: {sorted(self.providers)}")
         if self.contract.rule == "cobic" and self.contract.cobic is None:
             raise ValueError("contract.rule: 'cobic' needs a contract.cobic section")
+        if self.run.warmup_rule == "cobic" and self.contract.cobic is None:
+            raise ValueError("run.warmup_rule: 'cobic' needs a contract.cobic section")
+        for table in ("conditions", "procedures", "providers", "services"):
+            for key in getattr(self, table):
+                if not NAME_PATTERN.match(key):
+                    raise ValueError(f"{table}.{key}: a name must be lower-case letters, digits "
+                                     f"and underscores, starting with a letter")
+        self._check_frictions()
         return self
+
+    def _check_frictions(self) -> None:
+        kinds = {"hub", "community", "outpatient"}
+        allowed = {
+            "gp_refer": {"manage"} | kinds | set(self.services),
+            "hub_route": {"back_to_gp"} | kinds | set(self.services),
+            "community_discharge": {"discharge"} | kinds | set(self.services),
+            "outpatient_outcome": {"discharge", "follow_up", "list"},
+        }
+        for decision, words in allowed.items():
+            for key in getattr(self.behaviour, decision).friction_qaly:
+                if key not in words:
+                    raise ValueError(f"behaviour.{decision}.friction_qaly.{key}: unknown option; "
+                                     f"allowed: {sorted(words)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -460,7 +501,10 @@ def _describe_error(exc: ValidationError, data: dict) -> str:
         shown = shown[:57] + "..."
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-        return msg if ":" in msg.split(" ")[0] else f"{field}: {msg}"
+        if not msg.split(" ")[0].endswith(":"):
+            return f"{field}: {msg}"
+        # a validator naming one of its own fields: put the model's path in front
+        return msg if not loc else f"{field}.{msg}"
     return f"{field}: {shown} is not allowed ({msg})"
 
 

@@ -88,7 +88,8 @@ class PaymentRule:
         self.price_factor = {p: cfg.providers[p].local_price_factor for p in providers}
         self.cost_ratio = {p: cfg.providers[p].marginal_cost_to_tariff for p in providers}
         self.year_state: ContractYearState | None = None
-        self.expected_measured: dict[str, float] = {}
+        #: per outcome measure: (the mean it stands at, patients counted a year)
+        self.outcome_baseline: dict[str, tuple[float, float]] = {}
 
     # --- what decisions see -------------------------------------------------------------------
     def revenue_gbp(self, decider: str, performer: str, activity: int) -> float:
@@ -108,9 +109,9 @@ class PaymentRule:
         """What `decider` expects to earn from one patient's gain on an outcome measure."""
         return np.zeros_like(gain, dtype=np.float64)
 
-    def set_expected_volumes(self, per_year: dict[str, float]) -> None:
-        """How many patients a year each outcome measure is expected to count."""
-        self.expected_measured = dict(per_year)
+    def set_outcome_baseline(self, baseline: dict[str, tuple[float, float]]) -> None:
+        """Where each outcome measure stands (mean) and how many patients a year it counts."""
+        self.outcome_baseline = dict(baseline)
 
     # --- who pays whom ------------------------------------------------------------------------
     def start_year(self, state: ContractYearState) -> None:
@@ -188,13 +189,20 @@ class Cobic(PaymentRule):
         return 0.0
 
     def outcome_value_gbp(self, decider: str, measure: str, gain: np.ndarray) -> np.ndarray:
+        """The prime's expected change in outcome payment from treating one more patient.
+
+        A measure is a mean over the year's patients, so one more patient with gain g moves it
+        by (g − mean) / n, which the pool pays for on the proportional scale between floor and
+        target; where the measure is already at or beyond either end the margin is nil.
+        """
         gain = np.asarray(gain, dtype=np.float64)
-        if decider != self.prime:
+        if decider != self.prime or measure not in self.outcome_baseline:
             return np.zeros_like(gain)
+        mean, n = self.outcome_baseline[measure]
         for m in self.c.outcome_measures:
-            if m.measure == measure:
-                n = max(self.expected_measured.get(measure, 0.0), 1.0)
-                return self.pool_gbp() * m.weight / (m.target - m.floor) * gain / n
+            if m.measure == measure and m.floor < mean < m.target:
+                return (self.pool_gbp() * m.weight / (m.target - m.floor)
+                        * (gain - mean) / max(n, 1.0))
         return np.zeros_like(gain)
 
     def start_year(self, state: ContractYearState) -> None:
@@ -224,9 +232,9 @@ class Cobic(PaymentRule):
             score = measure_score(m, outcomes.get(m.measure, float("nan")))
             achieved[m.measure] = score
             earned += pool * m.weight * score
-            n_key = f"n_{m.measure}"
-            if n_key in outcomes:
-                self.expected_measured[m.measure] = outcomes[n_key]
+            n = outcomes.get(f"n_{m.measure}", 0.0)
+            if n > 0 and np.isfinite(outcomes.get(m.measure, np.nan)):
+                self.outcome_baseline[m.measure] = (outcomes[m.measure], n)
         ledger.pay(week, COMMISSIONER, self.prime, "outcome_incentive", 1, earned)
         achieved["earned_gbp"] = earned
         achieved["pool_gbp"] = pool

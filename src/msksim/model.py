@@ -20,6 +20,7 @@ from .population import NEVER, Population, State
 from .providers import GPPractice, Provider, practice_weights
 from .results import Recorder
 from .rng import Streams
+from .theatres import book_sessions
 
 HUB, COMMUNITY, OUTPATIENT, THEATRE = (KINDS.index(k) for k in KINDS)
 WEEKS_PER_YEAR = 52
@@ -68,6 +69,8 @@ class MSKModel(mesa.Model):
         self._year = None
         self._contract_start_weighted_adults = 0.0
         self.year_results: list[dict] = []
+        self._operations_by_measure = {"eq5d_gain": 0, "oxford_hip_gain": 0,
+                                       "oxford_knee_gain": 0}
         self._members: list[np.ndarray] | None = None
         self._first_week = self.week
         self.datacollector = mesa.DataCollector(model_reporters=HEADLINE_REPORTERS)
@@ -94,17 +97,17 @@ class MSKModel(mesa.Model):
            follow up or list for surgery
         9. theatres: cases booked into the week's sessions in waiting order; cancellations
         10. outcomes: six months after surgery, EQ-5D and Oxford scores are measured
-        11. payments: the payment rule turns the week's activity into ledger rows; at a
-            contract year's end the outcome incentive is paid
-        12. results for the week are recorded (kept for contract weeks only)
+        11. payments: the payment rule turns the week's activity into ledger rows
+        12. waits are measured; at a contract year's end the outcome incentive is paid
+        13. results for the week are recorded (kept for contract weeks only)
         Every decision uses `decisions.net_value`; the contract enters only through margins.
         """
         w = self.week
+        if w > self._first_week and w % WEEKS_PER_YEAR == 0:
+            self._demography_year(w)
         if w == 0:
             self._start_contract()
-        if w > -self.cfg.run.warmup_weeks and (w % WEEKS_PER_YEAR == 0):
-            self._demography_year(w)
-        if (w - self._first_week) % WEEKS_PER_YEAR == 0 or w == 0:
+        if w == self._first_week or (w >= 0 and w % WEEKS_PER_YEAR == 0):
             self._start_contract_year(w)
         self._counts[:] = 0.0
         self.recorder.start_week(w, record=w >= 0)
@@ -127,6 +130,7 @@ class MSKModel(mesa.Model):
         self._outcomes(act, w)
         self._biologics(act)
         self._payments(w)
+        self._record_waits(w)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)
         self._record_week(w)
@@ -198,6 +202,7 @@ class MSKModel(mesa.Model):
             scfg = self.cfg.services[name]
             for what, size in (("list", scfg.initial_waiting_list),
                                ("follow_up", getattr(scfg, "initial_follow_up_caseload", 0))):
+                # (only community and outpatient services have a follow-up caseload)
                 k = int(round(size * self.cfg.run.scale))
                 if k == 0:
                     continue
@@ -221,6 +226,8 @@ class MSKModel(mesa.Model):
                 else:
                     p.state[chosen] = State.IN_CARE
                     p.service[chosen] = s
+                    p.contacts_left[chosen] = max(
+                        1, round(getattr(scfg, "contacts_per_course_mean", 2.0) / 2))
                     p.next_week[chosen] = w + 1 + waited % max(
                         getattr(scfg, "follow_up_interval_weeks", 1), 1)
 
@@ -278,6 +285,7 @@ class MSKModel(mesa.Model):
         p.eq5d_norm[alive] = norm[p.age_band[alive]]
         well = alive[p.state[alive] == State.WELL]
         p.eq5d[well] = p.eq5d_norm[well]
+        p.eq5d[alive] = np.minimum(p.eq5d[alive], p.eq5d_norm[alive])
         growth = np.asarray(self.cfg.population.growth_per_year_by_age_band)
         self._band_target *= 1.0 + growth
         self._schedule_deaths(alive, w)
@@ -376,10 +384,10 @@ class MSKModel(mesa.Model):
     def _natural_history(self, act: np.ndarray, w: int) -> None:
         p = self.pop
         st = p.state[act]
-        ends = act[(p.recover_week[act] <= w)
-                   & ((st == State.SELF_CARE) | (st == State.WAITING_FIRST)
-                      | (st == State.IN_CARE))]
-        waiting = ends[p.state[ends] == State.WAITING_FIRST]
+        ends = act[(p.recover_week[act] <= w) & (st >= State.SELF_CARE)
+                   & (st <= State.WAITING_SURGERY)]
+        es = p.state[ends]
+        waiting = ends[(es == State.WAITING_FIRST) | (es == State.WAITING_SURGERY)]
         self.recorder.add_by("new_removals_other_than_treatment", p.service[waiting],
                              self.pathway.names, "service", reason="recovered")
         self._end_episode(ends, w)
@@ -432,8 +440,8 @@ class MSKModel(mesa.Model):
     def _expected_wait_weeks(self, s: int) -> float:
         """The wait a referrer would be quoted: list size over weekly first capacity."""
         cap = self._capacity["first"][s] if self.pathway.kind[s] != THEATRE else 0.0
-        if cap <= 0:
-            return 52.0
+        if cap < 1e-6:  # no capacity to speak of: quote the longest wait
+            return 104.0
         return min(len(self._queue(s, State.WAITING_FIRST, None)) / cap, 104.0)
 
     def _expected_theatre_wait_weeks(self, t: int) -> float:
@@ -442,7 +450,7 @@ class MSKModel(mesa.Model):
         if len(q) == 0:
             return 0.0
         cap = self._capacity["sessions"][t]
-        if cap <= 0:
+        if cap < 1e-6:
             return 104.0
         use = self.proc.session_share[self.cond.procedure[self.pop.condition[q]]].sum()
         return float(min(use / cap, 104.0))
@@ -580,8 +588,10 @@ class MSKModel(mesa.Model):
         q = self._queue(s, state, by)
         if due_only:
             q = q[self.pop.next_week[q] <= w]
+        # a referral made this week is seen next week at the earliest
+        ready = q[self.pop.queue_entry_week[q] < w] if state == State.WAITING_FIRST else q
         cap = self._take_capacity(kind, s)
-        admitted = q[: int(cap)]
+        admitted = ready[: int(cap)]
         name = self.pathway.names[s]
         self.recorder.add(f"capacity_{kind}", cap, service=name)
         self.recorder.add(f"admitted_{kind}", len(admitted), service=name)
@@ -738,10 +748,9 @@ class MSKModel(mesa.Model):
         scfg = self.cfg.services[name]
         sessions = self._take_capacity("sessions", s)
         q = self._queue(s, State.WAITING_SURGERY, "queue_entry_week")
-        proc = self.cond.procedure[p.condition[q]]
-        use = self.proc.session_share[proc]
-        booked = np.cumsum(use) <= sessions + 1e-9
-        cases = q[booked]
+        ready = q[p.queue_entry_week[q] < w]  # listed this week: operated next week at the earliest
+        use = self.proc.session_share[self.cond.procedure[p.condition[ready]]]
+        cases = ready[book_sessions(use, int(sessions))]
         cancel = (self.streams["theatre/cancel"].uniform(cases, w)
                   < scfg.on_the_day_cancellation_rate)
         done = cases[~cancel]
@@ -757,6 +766,11 @@ class MSKModel(mesa.Model):
                              service=name, provider=self.pathway.provider[s])
         self.recorder.add_by("new_procedures_imd", p.imd_quintile[done] - 1,
                              ["1", "2", "3", "4", "5"], "imd_quintile")
+        if w < 0:
+            joint = self.cond.joint[p.condition[done]]
+            self._operations_by_measure["eq5d_gain"] += len(done)
+            self._operations_by_measure["oxford_hip_gain"] += int((joint == 0).sum())
+            self._operations_by_measure["oxford_knee_gain"] += int((joint == 1).sum())
         rtt = w - p.clock_start_week[done]
         self.recorder.add("sum_admitted_rtt_weeks", float(rtt.sum()), service=name)
         for j, n in enumerate(self.proc.names):
@@ -765,6 +779,13 @@ class MSKModel(mesa.Model):
                 self._activity(sel, s, f"procedure:{n}")
         p.state[done] = State.RECOVERING
         p.eq5d_before_surgery[done] = p.eq5d[done]
+        # the outcome is settled now and measured at six months; health climbs towards it, so
+        # the recovery months are counted at the midpoint
+        z = self.streams["outcome/eq5d"].normal(done, w)
+        post = np.clip(self.proc.post_eq5d_mean[pr_done] + self.proc.post_eq5d_sd[pr_done] * z,
+                       EQ5D_MIN, 1.0)
+        p.eq5d_after_surgery[done] = post
+        p.eq5d[done] = np.minimum(0.5 * (p.eq5d[done] + post), p.eq5d_norm[done])
         p.next_week[done] = w + self.proc.recovery_weeks[pr_done]
         p.clock_start_week[done] = NEVER
         p.queue_entry_week[done] = NEVER
@@ -778,9 +799,7 @@ class MSKModel(mesa.Model):
         c = p.condition[due]
         pr = self.cond.procedure[c]
         pre = p.eq5d_before_surgery[due]
-        z = self.streams["outcome/eq5d"].normal(due, w)
-        post = np.clip(self.proc.post_eq5d_mean[pr] + self.proc.post_eq5d_sd[pr] * z, EQ5D_MIN,
-                       1.0).astype(np.float32)
+        post = p.eq5d_after_surgery[due]
         gain = post - pre
         joint = self.cond.joint[c]
         ox_gain = (oxford_score(post, joint, p.oxford_offset[due])
@@ -820,15 +839,21 @@ class MSKModel(mesa.Model):
     def _start_contract(self) -> None:
         self.rule = self.contract_rule
         self._contract_start_weighted_adults = self._weighted_adults()
-        # outcome volumes a year, from the warm-up, so that a patient's share of an outcome
-        # measure can be valued from the first contract week
+        # where the outcome measures stand, and how many operations a year feed them, from the
+        # warm-up; without one, the middle of each target range and ~1 per 1,000 adults a year
         warm = self.cfg.run.warmup_weeks
         seen = self._year_outcomes.summary()
-        per_year = WEEKS_PER_YEAR / warm if warm else 0.0
-        fallback = len(self.pop.alive()) / 1000.0  # assumption: ~1 per 1,000 adults a year
-        self.rule.set_expected_volumes({
-            k[2:]: (v * per_year if warm else fallback) or fallback
-            for k, v in seen.items() if k.startswith("n_")})
+        cobic = self.cfg.contract.cobic
+        mids = {m.measure: 0.5 * (m.floor + m.target) for m in cobic.outcome_measures} \
+            if cobic else {}
+        baseline = {}
+        for measure, ops in self._operations_by_measure.items():
+            per_year = ops * WEEKS_PER_YEAR / warm if warm else len(self.pop.alive()) / 1000.0
+            mean = seen.get(measure, float("nan"))
+            if not np.isfinite(mean):
+                mean = mids.get(measure, float("nan"))
+            baseline[measure] = (mean, max(per_year, 1.0))
+        self.rule.set_outcome_baseline(baseline)
 
     def envelope_gbp(self, year: int) -> float:
         """Baseline spend × demographic growth (age-weighted) × (1 + inflation − efficiency)^y."""
@@ -899,7 +924,8 @@ class MSKModel(mesa.Model):
     # ==========================================================================================
     # results
     # ==========================================================================================
-    def _record_week(self, w: int) -> None:
+    def _record_waits(self, w: int) -> None:
+        """RTT: incomplete pathways and how long their clocks have run."""
         p, rec = self.pop, self.recorder
         act = p.active()
         clock = p.clock_start_week[act]
@@ -914,6 +940,9 @@ class MSKModel(mesa.Model):
             self._year_within_18.append(within / n_incomplete)
         rec.add_by("n_incomplete_pathways_by_service", p.service[running], self.pathway.names,
                    "service")
+
+    def _record_week(self, w: int) -> None:
+        p, rec = self.pop, self.recorder
         alive = p.n - int(np.count_nonzero(p.state[: p.n] == State.DEAD))
         rec.add("n_adults", alive)
         living = p.state[: p.n] != State.DEAD

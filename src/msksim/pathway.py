@@ -52,7 +52,7 @@ class Pathway:
 
 
 def build_pathway(cfg: CityConfig) -> Pathway:
-    """Build and check the graph: every service reachable from the GP, sensible edge kinds."""
+    """Build and check the graph: routes between the right kinds of service, a way out of GP."""
     names = [n for n, s in cfg.services.items() if s.enabled]
     g = nx.DiGraph()
     g.add_node(GP_NODE, kind="gp")
@@ -60,9 +60,11 @@ def build_pathway(cfg: CityConfig) -> Pathway:
         s = cfg.services[n]
         g.add_node(n, kind=s.kind, provider=s.provider)
     spoa = cfg.pathway.single_point_of_access
-    if spoa is not None and spoa not in names:
-        raise ConfigError(f"pathway.single_point_of_access: '{spoa}' is not an enabled service; "
-                          f"allowed: {sorted(names)}")
+    hubs = [n for n in names if cfg.services[n].kind == "hub"]
+    if spoa is not None and spoa not in hubs:
+        allowed = f"allowed: {sorted(hubs)}" if hubs else "no hub is switched on (enabled: true)"
+        raise ConfigError(f"pathway.single_point_of_access: '{spoa}' is not an enabled hub; "
+                          f"{allowed}")
     for i, (a, b) in enumerate(cfg.pathway.edges):
         if a not in g or b not in g:
             continue  # an edge to a switched-off service

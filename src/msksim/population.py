@@ -52,6 +52,7 @@ FIELDS: dict[str, tuple[type, object]] = {
     "eq5d": (np.float32, 0.9),
     "eq5d_norm": (np.float32, 0.9),
     "eq5d_before_surgery": (np.float32, np.nan),
+    "eq5d_after_surgery": (np.float32, np.nan),  # settled at surgery, measured at six months
     "oxford_offset": (np.float32, 0.0),
     "activation": (np.float32, 0.5),
     "surgery_preference": (np.float32, 1.0),
@@ -129,6 +130,7 @@ class Patient:
     eq5d: float
     eq5d_norm: float
     eq5d_before_surgery: float
+    eq5d_after_surgery: float
     oxford_offset: float
     activation: float
     surgery_preference: float

@@ -19,6 +19,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _TO_UNIT = 1.0 / float(1 << 53)
+MAX_DRAWS = 64  # draws per person, stream and week
 
 
 def stream_key(seed: int, name: str) -> int:
@@ -43,9 +44,11 @@ class Stream:
         self.key = np.uint64(stream_key(seed, name))
 
     def uniform(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
+        if not 0 <= draw < MAX_DRAWS:
+            raise ValueError(f"draw must be in [0, {MAX_DRAWS}); got {draw}")
         slots = np.asarray(slots, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            counter = np.uint64((int(week) + (1 << 20)) * 64 + int(draw)) * _GOLDEN
+            counter = np.uint64((int(week) + (1 << 20)) * MAX_DRAWS + int(draw)) * _GOLDEN
             x = _mix(self.key ^ counter ^ _mix(slots * _GOLDEN + self.key))
         # 53 random bits to a float strictly inside (0, 1)
         return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
