@@ -213,6 +213,7 @@ class HubService(_ServiceBase):
 
 class CommunityService(_ServiceBase):
     kind: Literal["community"] = "community"
+    imaging_share_at_first: Share = F(0.41, "Roddy 2013 (CATS, Stoke): X-ray 23%, MRI 18%")
     new_patient_slots_per_week: NonNeg = F(500.0, "assumption")
     follow_up_contacts_per_week: NonNeg = F(1500.0, "assumption")
     contacts_per_course_mean: float = F(4.0, "assumption (commonly 3-6 contacts)", ge=1.0,
@@ -228,6 +229,8 @@ class OutpatientService(_ServiceBase):
         "orthopaedics", "the specialty of the clinic")
     first_slots_per_week: NonNeg = F(300.0, "assumption")
     follow_up_slots_per_week: NonNeg = F(550.0, "assumption")
+    imaging_share_at_first: Share = F(0.34, "Bayam 2017: 34% of GP referrals to orthopaedic "
+                                      "clinics sent for investigations")
     follow_up_interval_weeks: int = F(10, "assumption", ge=1, le=104)
     initial_follow_up_caseload: int = F(0, "assumption: people under follow-up at the start",
                                         ge=0)
@@ -311,6 +314,8 @@ class TariffConfig(Strict):
     community_contact_gbp: NonNeg = F(55.0, "PSSRU physiotherapist £47/contact hour, plus "
                                       "overheads (assumption)")
     hub_triage_gbp: NonNeg = F(35.0, "assumption")
+    imaging_gbp: NonNeg = F(110.0, "assumption: a mix of X-ray (~£30) and MRI (~£150) "
+                            "requested at a first assessment")
     biologic_gbp_per_year: NonNeg = F(9000.0, "assumption: anti-TNF drug cost (Sheffield GB "
                                       "paper names anti-TNF growth as an envelope pressure)")
 

@@ -37,9 +37,10 @@ class Activities:
             names += [f"first:{spec}", f"follow_up:{spec}"]
             prices += [t.outpatient_first_gbp.get(spec, 0.0),
                        t.outpatient_follow_up_gbp.get(spec, 0.0)]
-        names += ["community_first", "community_contact", "hub_triage", "biologic_week"]
+        names += ["community_first", "community_contact", "hub_triage", "imaging",
+                  "biologic_week"]
         prices += [t.community_contact_gbp, t.community_contact_gbp, t.hub_triage_gbp,
-                   t.biologic_gbp_per_year / 52.0]
+                   t.imaging_gbp, t.biologic_gbp_per_year / 52.0]
         for proc, pc in cfg.procedures.items():
             names.append(f"procedure:{proc}")
             prices.append(pc.tariff_gbp)

@@ -606,6 +606,13 @@ class MSKModel(mesa.Model):
         if contact:
             self.pop.contacts[slots] += 1
 
+    def _imaging(self, first: np.ndarray, s: int, w: int) -> None:
+        """X-ray or MRI requested at a first assessment."""
+        share = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
+        imaged = first[self.streams["diagnostics/imaging"].uniform(first, w) < share]
+        self._activity(imaged, s, "imaging", contact=False)
+        self.recorder.add("new_imaging", len(imaged), service=self.pathway.names[s])
+
     def _hub(self, s: int, w: int) -> None:
         name = self.pathway.names[s]
         seen = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
@@ -628,6 +635,7 @@ class MSKModel(mesa.Model):
         scfg = self.cfg.services[name]
         first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
         self._activity(first, s, "community_first")
+        self._imaging(first, s, w)
         self.recorder.add("new_first_attendances", len(first), service=name)
         n = np.maximum(1, np.round(scfg.contacts_per_course_mean * self.streams[
             "community/course"].exponential(first, w, 1.0)))
@@ -663,6 +671,7 @@ class MSKModel(mesa.Model):
         spec = self.pathway.specialty[s]
         first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
         self._activity(first, s, f"first:{spec}")
+        self._imaging(first, s, w)
         self.recorder.add("new_first_attendances", len(first), service=name)
         self.recorder.add_by("new_first_attendances_by_source", p.referral_source[first] + 2,
                              self._source_labels, "source", service=name)
