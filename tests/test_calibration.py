@@ -17,7 +17,7 @@ TOLERANCE = 0.25
 
 @pytest.fixture(scope="module")
 def pbr_summary():
-    cfg = load_config(None, overlays=[{"run": {"scale": 0.25, "years": 2}}])
+    cfg = load_config(None, overlays=[{"run": {"scale": 0.25, "years": 5}}])
     table = run_once(cfg, "pbr").summary()
     return {(r.section, r.measure): r.value for r in table.itertuples()}
 

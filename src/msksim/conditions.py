@@ -43,6 +43,7 @@ class ConditionTables:
     follow_up_floor: np.ndarray
     biologic_share: np.ndarray
     prevalence_per_person: np.ndarray  # [condition, age band, female]
+    prevalent_weeks_max: np.ndarray
 
 
 @dataclass
@@ -105,6 +106,7 @@ def build_tables(cfg: CityConfig) -> tuple[ConditionTables, ProcedureTables]:
         follow_up_floor=arr(lambda c: c.follow_up_benefit_floor_qaly),
         biologic_share=arr(lambda c: c.biologic_share),
         prevalence_per_person=prev,
+        prevalent_weeks_max=arr(lambda c: c.prevalent_years_max * 52.0),
     )
     ps = list(cfg.procedures.values())
     pt = ProcedureTables(

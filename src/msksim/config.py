@@ -126,6 +126,10 @@ class ConditionConfig(Strict):
     age_rate_ratio: PerBand = F([1.0] * 8, "assumption: relative onset by age band")
     female_rate_ratio: NonNeg = F(1.0, "assumption: onset in women relative to men")
     prevalence_at_start_per_1000: NonNeg = F(0.0, "assumption: episodes under way at the start")
+    prevalent_years_max: float = F(
+        7.0, "assumption: episodes under way at the start began up to this many years ago "
+        "(uniformly), so chronic disease has progressed as it would have in a steady state",
+        ge=0.0, le=40.0)
     chronic: bool = F(False, "whether the episode persists until treated (no natural recovery)")
     median_duration_weeks: float = F(8.0, "assumption: median natural episode length", gt=0,
                                      le=520)

@@ -186,9 +186,10 @@ class MSKModel(mesa.Model):
         sick = slots[has]
         self._start_episode(sick, c.astype(np.int8), w)
         # spread episode starts into the past so chronic disease has progressed
-        elapsed = np.floor(self.streams["setup/elapsed"].exponential(sick, w, 104.0))
+        elapsed = np.floor(self.streams["setup/elapsed"].uniform(sick, w)
+                           * self.cond.prevalent_weeks_max[c])
         chronic = self.cond.chronic[c]
-        drift = self.cond.eq5d_drift_per_week[c] * np.where(chronic, np.minimum(elapsed, 260), 0)
+        drift = self.cond.eq5d_drift_per_week[c] * np.where(chronic, elapsed, 0)
         p.eq5d[sick] = np.clip(p.eq5d[sick] + drift, EQ5D_MIN, p.eq5d_norm[sick] - 0.01)
         p.episode_start_week[sick] = (w - elapsed).astype(np.int32)
         bio = self.cond.biologic_share[c] > 0
