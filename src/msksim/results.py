@@ -127,9 +127,13 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             listed = sum(_total(weekly, "new_listed", route=f"{name}->{t}") for t in services)
             add("Outpatients and community", f"{label}: listed for surgery per first",
                 "%", 100 * listed * per_year * city / max(first, 1e-9))
-            if info.get("surgical"):
-                for src, what in (("gp", "GP referrals"), ("community_msk", "community MSK "
-                                                                             "referrals")):
+            if info.get("surgical") and "source" in weekly:
+                by_source = weekly[(weekly["metric"] == "new_first_attendances_by_source")
+                                   & (weekly["service"] == name)]
+                for src in sorted(by_source["source"].dropna().unique()):
+                    if src == "caseload_at_start":
+                        continue
+                    what = f"referrals from {label_of(src)}"
                     n_first = _total(weekly, "new_first_attendances_by_source", service=name,
                                      source=src)
                     if n_first >= 20:
@@ -222,7 +226,7 @@ def format_table(table: pd.DataFrame) -> str:
     value_cols = [c for c in table.columns if c not in ("section", "measure", "unit")]
     width = 2 + max(len(f"{m} ({u})")
                     for m, u in zip(table["measure"], table["unit"], strict=True))
-    width = min(width, 92)
+    width = min(width, 104)
     lines = []
     header = f"{'':<{width}}" + "".join(f"{c:>14}" for c in value_cols)
     lines.append(header)
