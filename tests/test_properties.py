@@ -9,6 +9,7 @@ money recorded agrees with the ledger.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 
 import numpy as np
@@ -30,7 +31,9 @@ CAPACITY_FIELDS = {
 }
 THEATRES = [n for n, s in BASE.services.items() if s.kind == "theatre"]
 
-SETTINGS = settings(max_examples=15, deadline=None, database=None,
+# more examples on demand: MSKSIM_PROPERTY_EXAMPLES=200 make test
+EXAMPLES = int(os.environ.get("MSKSIM_PROPERTY_EXAMPLES", "15"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     phases=(Phase.explicit, Phase.reuse, Phase.generate),
                     suppress_health_check=[HealthCheck.too_slow])
 
