@@ -22,6 +22,7 @@ from .config import (
 )
 
 KINDS = ("hub", "community", "outpatient", "theatre")
+HUB, COMMUNITY, OUTPATIENT, THEATRE = range(len(KINDS))
 GP_INDEX = -2  # the GP practices, as a referral source
 
 
