@@ -43,6 +43,7 @@ class DemographyMixin:
                   "queue_entry_week"):
             getattr(p, a)[due] = NEVER
         p.on_biologic[due] = False
+        self._adults_by_imd -= np.bincount(p.imd_quintile[due] - 1, minlength=5)
         self.recorder.add("new_deaths", len(due))
 
     def _demography_year(self, w: int) -> None:
@@ -69,6 +70,7 @@ class DemographyMixin:
         bands = np.repeat(np.arange(len(need)), need).astype(np.int8)
         popmod.fill_new_people(p, new, self.cfg.population, bands, self._practice_weights,
                                self.streams, w, self.cfg.behaviour.surgery_preference_sd_log)
+        self._adults_by_imd += np.bincount(p.imd_quintile[new] - 1, minlength=5)
         self._schedule_deaths(new, w, keep_scheduled=True)
         changed = well[p.age_band[well] != old_band[p.state[alive] == State.WELL]]
         self._schedule_onset(np.concatenate([changed, new]), w)

@@ -125,7 +125,8 @@ class EpisodesMixin:
                              self.pathway.names, "service", reason="recovered")
         self._end_episode(ends, w)
         act = act[p.state[act] != State.WELL]
-        drifting = act[p.state[act] <= State.WAITING_SURGERY]
+        drift = self.cond.eq5d_drift_per_week[p.condition[act]]
+        drifting = act[(drift != 0) & (p.state[act] <= State.WAITING_SURGERY)]
         p.eq5d[drifting] = np.clip(
             p.eq5d[drifting] + self.cond.eq5d_drift_per_week[p.condition[drifting]], EQ5D_MIN,
             p.eq5d_norm[drifting])

@@ -78,6 +78,8 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self.datacollector = mesa.DataCollector(model_reporters=HEADLINE_REPORTERS)
         self._build_practices()
         self._build_population()
+        #: living adults by deprivation quintile, kept up to date by deaths and arrivals
+        self._adults_by_imd = np.bincount(self.pop.imd_quintile[: self.pop.n] - 1, minlength=5)
         self._contract_start_weighted_adults = self._weighted_adults()
         self.running = True
 
@@ -132,10 +134,11 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self._outcomes(act, w)
         self._biologics(act)
         self._payments(w)
-        self._record_waits(w)
+        act = self.pop.active()
+        self._record_waits(w, act)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)
-        self._record_week(w)
+        self._record_week(w, act)
         self.week += 1
         if self.week >= self.end_week:
             self.running = False
@@ -266,10 +269,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
     # ==========================================================================================
     # results
     # ==========================================================================================
-    def _record_waits(self, w: int) -> None:
+    def _record_waits(self, w: int, act: np.ndarray) -> None:
         """RTT: incomplete pathways and how long their clocks have run."""
         p, rec = self.pop, self.recorder
-        act = p.active()
         clock = p.clock_start_week[act]
         running = act[clock != NEVER]
         wait = w - p.clock_start_week[running]
@@ -283,14 +285,16 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         rec.add_by("n_incomplete_pathways_by_service", p.service[running], self.pathway.names,
                    "service")
 
-    def _record_week(self, w: int) -> None:
+    def _record_week(self, w: int, act: np.ndarray) -> None:
+        """Stocks at the end of the week; `act` is everyone with an episode."""
         p, rec = self.pop, self.recorder
-        alive = p.n - int(np.count_nonzero(p.state[: p.n] == State.DEAD))
+        alive = int(self._adults_by_imd.sum())
         rec.add("n_adults", alive)
-        living = p.state[: p.n] != State.DEAD
-        rec.add_by("n_adults_imd", p.imd_quintile[: p.n][living] - 1, ["1", "2", "3", "4", "5"],
-                   "imd_quintile")
-        states = np.bincount(p.state[: p.n], minlength=len(State))
+        for q, n in enumerate(self._adults_by_imd, start=1):
+            rec.add("n_adults_imd", int(n), imd_quintile=str(q))
+        states = np.bincount(p.state[act], minlength=len(State))
+        states[State.WELL] = alive - len(act)
+        states[State.DEAD] = p.n - alive
         for st in State:
             rec.add("n_people", int(states[st]), state=st.name.lower())
         rec.end_week()

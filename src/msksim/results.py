@@ -28,7 +28,7 @@ class Recorder:
         self._week, self._keep, self._cur = week, record, {}
 
     def add(self, metric: str, value: float, **groups: str) -> None:
-        key = (metric,) + tuple(groups.get(g) for g in GROUPS)
+        key = (metric, *map(groups.get, GROUPS))
         self._cur[key] = self._cur.get(key, 0.0) + float(value)
 
     def add_by(self, metric: str, codes: np.ndarray, labels: list[str], group: str,
