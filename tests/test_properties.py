@@ -115,7 +115,7 @@ def check_week(model: MSKModel, ledger_rows: list) -> None:
     clocks = p.clock_start_week[: p.n]
     running = clocks != NEVER
     assert np.all(w - clocks[running] >= 0)
-    assert not np.any(running & ((states == State.WELL) | (states == State.DEAD)))
+    assert not np.any(running & ((states == State.WELL) | (states == State.GONE)))
     assert _total(last, "n_incomplete_pathways") == int(np.count_nonzero(running))
 
     # money: the recorder agrees with this week's ledger rows, and nobody pays a negative sum

@@ -124,8 +124,19 @@ def _run_one(cfg, contract: str, out: Path | None, quiet: bool):
     return result
 
 
+def _check_out(out: str | None) -> Path | None:
+    """Refuse an --out that cannot be a folder before spending time on a run."""
+    if out is None:
+        return None
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out: {out!r} is a file; give a folder for the results")
+    return path
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
+    _check_out(args.out)
     contract = args.contract or cfg.contract.rule
     if contract == "cobic" and cfg.contract.cobic is None:
         raise ConfigError("contract.cobic: this config has no COBIC section, so --contract "
@@ -143,6 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _load(args)
+    _check_out(args.out)
     if cfg.contract.cobic is None:
         raise ConfigError("contract.cobic: this config has no COBIC section to compare with")
     out = Path(args.out) if args.out else None
@@ -190,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"msksim: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # e.g. --out names a file, or the disk is full
+        print(f"msksim: cannot write results: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("msksim: interrupted; results written so far are complete files", file=sys.stderr)
         return 130

@@ -173,7 +173,8 @@ class ConditionConfig(Strict):
 class ProcedureConfig(Strict):
     tariff_gbp: NonNeg = F(source="assumption near 2013/14 PbR tariff (see domain_facts §3)")
     cases_per_session: float = F(2.0, "HEP model (Harper 2023): 2 primary hips/knees per 4-h "
-                                 "session", gt=0.0, le=20)
+                                 "session (an operation fits in one session: at least 1)",
+                                 ge=1.0, le=20)
     post_op_eq5d_mean: float = F(0.80, "NHS Digital PROMs 2018-19", ge=-0.594, le=1.0)
     post_op_eq5d_sd: float = F(0.15, "assumption", ge=0.0, le=1.0)
     offer_threshold_qaly: NonNeg = F(
@@ -343,17 +344,22 @@ class CobicConfig(Strict):
     outcome_measures: list[OutcomeMeasure] = F(
         default_factory=lambda: [
             OutcomeMeasure(measure="oxford_hip_gain", floor=16.0, target=22.0, weight=0.3),
-            OutcomeMeasure(measure="oxford_knee_gain", floor=12.0, target=16.0, weight=0.3),
+            OutcomeMeasure(measure="oxford_knee_gain", floor=13.0, target=18.0, weight=0.3),
             OutcomeMeasure(measure="within_18_weeks", floor=0.80, target=0.92, weight=0.4),
         ],
-        source="assumption from national PROMs averages (OHS +20-22, OKS +15-16) and the 92% "
-        "RTT standard")
+        source="assumption from national PROMs averages (OHS +20-22, OKS +15-16; Oldham raised "
+        "knee EQ-5D gain above the national average) and the 92% RTT standard",
+        min_length=1)
 
     @model_validator(mode="after")
     def _weights(self) -> CobicConfig:
-        if self.outcome_measures:
-            _check_sums_to_one([m.weight for m in self.outcome_measures],
-                               "outcome_measures: the weights")
+        _check_sums_to_one([m.weight for m in self.outcome_measures],
+                           "outcome_measures: the weights")
+        worst = max(self.outcome_incentive_share_by_year)
+        if self.commissioner_retained_share + worst > 1.0:
+            raise ValueError(f"commissioner_retained_share: {self.commissioner_retained_share} "
+                             f"plus an incentive share of {worst} leaves nothing to pay as "
+                             f"capitation")
         return self
 
 
@@ -426,6 +432,12 @@ class CityConfig(Strict):
                                  f"allowed: {sorted(self.providers)}")
         if self.contract.rule == "cobic" and self.contract.cobic is None:
             raise ValueError("contract.rule: 'cobic' needs a contract.cobic section")
+        has_theatre = any(s.kind == "theatre" and s.enabled for s in self.services.values())
+        if has_theatre and not self.procedures:
+            raise ValueError("procedures: a city with theatres needs at least one procedure")
+        if self.population.registered_adults * self.run.scale > 20_000_000:
+            raise ValueError(f"run.scale: {self.run.scale} × {self.population.registered_adults} "
+                             f"adults is more than 20 million people to simulate")
         if self.run.warmup_rule == "cobic" and self.contract.cobic is None:
             raise ValueError("run.warmup_rule: 'cobic' needs a contract.cobic section")
         for table in ("conditions", "procedures", "providers", "services"):
@@ -468,6 +480,8 @@ def deep_merge(base: dict, overlay: dict) -> dict:
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping safely, with a one-line ConfigError for every way it can go wrong."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {str(p)!r} is a folder, not a YAML file")
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} not found")
     if p.stat().st_size > MAX_CONFIG_BYTES:

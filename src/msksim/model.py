@@ -59,6 +59,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self.end_week = WEEKS_PER_YEAR * cfg.run.years
         self._capacity = weekly_capacity(cfg, self.pathway)
         self._cap_acc = {k: np.zeros_like(v) for k, v in self._capacity.items()}
+        self._backlog_weeks = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._counts = np.zeros((len(self.provider_keys), len(self.activities.names)))
         self._svc_provider = np.array([self.provider_keys.index(p)
                                        for p in self.pathway.provider], dtype=np.int64)
@@ -195,12 +196,13 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
                 cand = p.active()
                 cand = cand[p.state[cand] == State.SELF_CARE]
                 cand = cand[self._eligible(cand, s)]
+                if self.pathway.kind[s] == THEATRE:
+                    # those already listed are the ones a surgeon would list today
+                    gain = self._surgical_benefit(cand) * p.surgery_preference[cand]
+                    cand = cand[gain > 0]
                 if len(cand) == 0:
                     continue
                 u = self.streams[f"setup/{what}/{name}"].uniform(cand, w)
-                if self.pathway.kind[s] == THEATRE:
-                    # those already listed are the ones with most to gain
-                    u = u * (p.eq5d[cand] + 1.0)
                 chosen = cand[np.argsort(u, kind="stable")[:k]]
                 waited = np.floor(self.streams[f"setup/{what}/wait/{name}"].exponential(
                     chosen, w, scfg.initial_mean_wait_weeks)).astype(np.int32)
@@ -280,8 +282,8 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         rec.add("n_incomplete_pathways", n_incomplete)
         rec.add("n_within_18_weeks", within)
         rec.add("n_over_52_weeks", int((wait > 52).sum()))
-        if w >= 0 and n_incomplete:
-            self._year_within_18.append(within / n_incomplete)
+        if w >= 0:  # nobody waiting counts as everyone within 18 weeks
+            self._year_within_18.append(within / n_incomplete if n_incomplete else 1.0)
         rec.add_by("n_incomplete_pathways_by_service", p.service[running], self.pathway.names,
                    "service")
 
@@ -294,7 +296,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
             rec.add("n_adults_imd", int(n), imd_quintile=str(q))
         states = np.bincount(p.state[act], minlength=len(State))
         states[State.WELL] = alive - len(act)
-        states[State.DEAD] = p.n - alive
+        states[State.GONE] = p.n - alive
         for st in State:
             rec.add("n_people", int(states[st]), state=st.name.lower())
         rec.end_week()
@@ -306,7 +308,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         st, svc, cond = p.state[:n], p.service[:n], p.condition[:n]
         kind = np.where(svc >= 0, self.pathway.kind[np.maximum(svc, 0)], -1)
         assert np.all((st >= 0) & (st < len(State))), "unknown state"
-        well_or_dead = (st == State.WELL) | (st == State.DEAD)
+        well_or_dead = (st == State.WELL) | (st == State.GONE)
         assert np.all(cond[well_or_dead] == popmod.NO_CONDITION), "well person with a condition"
         assert np.all(cond[~well_or_dead] >= 0), "episode without a condition"
         assert np.all(svc[well_or_dead | (st == State.SELF_CARE)] == popmod.NO_SERVICE)

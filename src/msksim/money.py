@@ -9,7 +9,6 @@ import numpy as np
 
 from .contracts import COMMISSIONER, ContractYearState
 from .outcomes import YearOutcomes
-from .population import State
 from .timeline import WEEKS_PER_YEAR
 
 
@@ -63,7 +62,7 @@ class MoneyMixin:
     def _payments(self, w: int) -> None:
         ledger = self.ledger if w >= 0 else self._warmup_ledger
         start = len(ledger.rows)
-        n_adults = self.pop.n - int(np.count_nonzero(self.pop.state[: self.pop.n] == State.DEAD))
+        n_adults = int(self._adults_by_imd.sum())
         self.rule.weekly_payments(w, self._counts, n_adults, ledger)
         self._account(ledger.rows[start:], w)
 

@@ -38,7 +38,9 @@ class OutcomesMixin:
                 if (joint[sel] >= 0).any():
                     self.recorder.add("sum_oxford_gain", float(ox_gain[sel].sum()), procedure=n)
         self._year_outcomes.add(gain, ox_gain, joint)
-        good = (gain >= 0.05) | (post >= p.eq5d_norm[due] - 0.05)
+        # the episode ends for those back near full health for their age; the others carry on
+        # with their post-operative health, so what surgery did not fix still counts as loss
+        good = post >= p.eq5d_norm[due] - 0.1
         self._end_episode(due[good], w)
         poor = due[~good]
         p.eq5d[poor] = np.minimum(post[~good], p.eq5d_norm[poor])

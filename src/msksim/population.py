@@ -29,7 +29,7 @@ class State(IntEnum):
     IN_CARE = 3  # under `service`: the next follow-up or contact is due at `next_week`
     WAITING_SURGERY = 4  # on `service`'s (a theatre's) waiting list
     RECOVERING = 5  # operated on; outcome measured at `next_week`
-    DEAD = 6
+    GONE = 6  # died or moved away from the city
 
 
 # name -> (dtype, fill value)
@@ -93,12 +93,12 @@ class Population:
         return slots
 
     def alive(self) -> np.ndarray:
-        return np.flatnonzero(self.state[: self.n] != State.DEAD)
+        return np.flatnonzero(self.state[: self.n] != State.GONE)
 
     def active(self) -> np.ndarray:
         """Slots with an MSK episode (the only people a week's work touches)."""
         s = self.state[: self.n]
-        return np.flatnonzero((s != State.WELL) & (s != State.DEAD))
+        return np.flatnonzero((s != State.WELL) & (s != State.GONE))
 
     def patient(self, slot: int) -> Patient:
         if not 0 <= slot < self.n:

@@ -72,6 +72,11 @@ def _weekly_mean(df: pd.DataFrame, metric: str, n_weeks: int, **where: str) -> f
     return _total(df, metric, **where) / max(n_weeks, 1)
 
 
+def _ratio(a: float, b: float) -> float:
+    """a / b, or NaN (shown as '–') when there is nothing to divide by."""
+    return a / b if b > 0 else float("nan")
+
+
 def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.DataFrame:
     """The headline figures of one run, per year on average over the contract years.
 
@@ -92,9 +97,10 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     add("Population", "Adults registered (mean over the contract)", "people", adults * city)
     add("Population", "Share of the city simulated (scale)", "%", 100 * scale)
     consulters = _total(weekly, "new_gp_consulters") / years
-    add("Primary care", "GP MSK consulters", "% of adults a year", 100 * consulters / adults)
+    add("Primary care", "GP MSK consulters", "% of adults a year",
+        100 * _ratio(consulters, adults))
     add("Primary care", "GP MSK consultations per consulter", "consultations",
-        _total(weekly, "new_gp_consultations") / years / max(consulters, 1))
+        _ratio(_total(weekly, "new_gp_consultations") / years, consulters))
     services = meta.get("services", {})
 
     def label_of(node: str) -> str:
@@ -119,14 +125,16 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             add("Outpatients and community", f"{label}: follow-ups", "a year", fu)
         if info["kind"] == "outpatient":
             add("Outpatients and community", f"{label}: follow-ups per first", "ratio",
-                fu / max(first, 1e-9))
+                _ratio(fu, first))
             add("Outpatients and community", f"{label}: discharged at first attendance",
-                "% of firsts",
-                100 * _total(weekly, "new_discharged_at_first", service=name) * per_year * city
-                / max(first, 1e-9))
-            listed = sum(_total(weekly, "new_listed", route=f"{name}->{t}") for t in services)
-            add("Outpatients and community", f"{label}: listed for surgery per first",
-                "%", 100 * listed * per_year * city / max(first, 1e-9))
+                "% of firsts", 100 * _ratio(
+                    _total(weekly, "new_discharged_at_first", service=name) * per_year * city,
+                    first))
+            if info.get("surgical"):
+                listed = sum(_total(weekly, "new_listed", route=f"{name}->{t}")
+                             for t in services)
+                add("Outpatients and community", f"{label}: listed for surgery per first",
+                    "%", 100 * _ratio(listed * per_year * city, first))
             if info.get("surgical") and "source" in weekly:
                 by_source = weekly[(weekly["metric"] == "new_first_attendances_by_source")
                                    & (weekly["service"] == name)]
@@ -149,6 +157,12 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             total_ops += n
             add("Surgery", f"{pr.replace('_', ' ')}", "operations a year", n)
         add("Surgery", "all operations", "operations a year", total_ops)
+    if "imd_quintile" in weekly:
+        for q, label in (("1", "most deprived fifth"), ("5", "least deprived fifth")):
+            n_q = _weekly_mean(weekly, "n_adults_imd", weeks, imd_quintile=q)
+            add("Surgery", f"operations, {label}", "per 1,000 adults a year",
+                1000 * _ratio(_total(weekly, "new_procedures_imd", imd_quintile=q) * per_year,
+                              n_q))
     planned = used = 0.0
     for name, info in services.items():
         if info["kind"] == "theatre":
@@ -156,28 +170,25 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             used += _total(weekly, "sessions_used", service=name)
     add("Theatres", "Sessions run", "4-hour sessions a year", planned * per_year * city)
     add("Theatres", "Utilisation (operating time ÷ session time)", "%",
-        100 * used / max(planned, 1e-9))
+        100 * _ratio(used, planned))
     last = weekly[weekly["week"] == weekly["week"].max()]
     n_first = _total(last, "n_waiting_first")
     n_surg = _total(last, "n_waiting_surgery")
     add("Waiting", "Waiting for a first appointment (end)", "people", n_first * city)
     add("Waiting", "Waiting for surgery (end)", "people", n_surg * city)
+    add("Waiting", "Follow-ups overdue (end)", "people",
+        _total(last, "n_waiting_follow_up") * city)
+    # with nobody waiting, everyone is within 18 weeks
     inc = _total(weekly, "n_incomplete_pathways")
     add("Waiting", "Incomplete RTT pathways within 18 weeks", "% (mean over weeks)",
-        100 * _total(weekly, "n_within_18_weeks") / max(inc, 1e-9))
+        100 * _ratio(_total(weekly, "n_within_18_weeks"), inc) if inc else 100.0)
     inc_end = _total(last, "n_incomplete_pathways")
     add("Waiting", "Incomplete RTT pathways within 18 weeks (end)", "%",
-        100 * _total(last, "n_within_18_weeks") / max(inc_end, 1e-9))
+        100 * _ratio(_total(last, "n_within_18_weeks"), inc_end) if inc_end else 100.0)
     add("Waiting", "52+ week waiters (end)", "people", _total(last, "n_over_52_weeks") * city)
-    if "imd_quintile" in weekly:
-        for q, label in (("1", "most deprived fifth"), ("5", "least deprived fifth")):
-            n_q = _weekly_mean(weekly, "n_adults_imd", weeks, imd_quintile=q)
-            add("Surgery", f"operations, {label}", "per 1,000 adults a year",
-                _total(weekly, "new_procedures_imd", imd_quintile=q) * per_year * 1000
-                / max(n_q, 1.0))
     n_out = _total(weekly, "new_outcomes")
     add("Outcomes", "EQ-5D gain six months after surgery", "index points (mean)",
-        _total(weekly, "sum_eq5d_gain") / max(n_out, 1))
+        _ratio(_total(weekly, "sum_eq5d_gain"), n_out))
     for pr, score in (("hip_replacement", "Oxford Hip Score"),
                       ("knee_replacement", "Oxford Knee Score")):
         n = _total(weekly, "new_outcomes", procedure=pr)
@@ -185,7 +196,7 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             add("Outcomes", f"{score} gain ({pr.replace('_', ' ')})", "points (mean)",
                 _total(weekly, "sum_oxford_gain", procedure=pr) / n)
     add("Outcomes", "Share improved after surgery", "%",
-        100 * _total(weekly, "new_improved") / max(n_out, 1))
+        100 * _ratio(_total(weekly, "new_improved"), n_out))
     add("Outcomes", "QALYs lost to MSK conditions", "QALYs per 1,000 adults a year",
         _total(weekly, "qaly_loss_msk") * per_year * per_1000)
     spend = ledger.loc[ledger["payer"] == "commissioner", "amount_gbp"].sum() if len(ledger) \

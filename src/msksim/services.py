@@ -110,6 +110,10 @@ class ServicesMixin:
         self.recorder.add(f"capacity_{kind}", cap, service=name)
         self.recorder.add(f"admitted_{kind}", len(admitted), service=name)
         self.recorder.add(f"n_waiting_{kind}", len(q) - len(admitted), service=name)
+        # how far behind the service is, in weeks of its capacity (what a clinician sees)
+        rate = self._capacity[kind][s]
+        self._backlog_weeks[kind][s] = ((len(q) - len(admitted)) / rate if rate > 1e-6
+                                        else 104.0 * (len(q) > len(admitted)))
         return admitted
 
     def _activity(self, slots: np.ndarray, s: int, activity: str, contact: bool = True) -> None:
@@ -219,7 +223,10 @@ class ServicesMixin:
         # the value of seeing someone again falls with each follow-up already given
         fu_value = (beh.follow_up_benefit_qaly
                     * beh.follow_up_benefit_decay ** p.follow_ups[seen].astype(np.float64))
-        benefit[:, 1] = fu_value + self.cond.follow_up_floor[c]
+        # a clinic far behind with its follow-ups sees less value in booking another
+        overdue = beh.wait_disutility_qaly_per_week * min(self._backlog_weeks["follow_up"][s],
+                                                          104.0)
+        benefit[:, 1] = fu_value + self.cond.follow_up_floor[c] - overdue
         margin[:, 1] = self.rule.unit_margin_gbp(decider, decider,
                                                  self._act_index[f"follow_up:{spec}"])
         if theatre >= 0:

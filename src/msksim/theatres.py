@@ -1,9 +1,10 @@
 """Booking a theatre list into the week's 4-hour sessions.
 
 Cases are taken in waiting order and fitted session by session: each session takes the longest
-run of cases from the front of the list that fits, then any later case that still fits in the
-time left (so one long case does not block shorter ones). No case spans two sessions. The loop
-is over sessions, never over patients.
+run of cases from the front of the list that fits, then, in waiting order, later cases short
+enough for the time left, for as long as their running total fits (so one long case does not
+block shorter ones behind it). No case spans two sessions. The loop is over sessions, never over
+patients.
 """
 
 from __future__ import annotations

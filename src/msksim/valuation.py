@@ -27,6 +27,8 @@ class ValuationMixin:
     def _surgical_benefit(self, slots: np.ndarray) -> np.ndarray:
         """Expected QALY gain from the condition's operation (-inf where there is none)."""
         p = self.pop
+        if len(self.proc.names) == 0:
+            return np.full(len(slots), -np.inf)
         proc = self.cond.procedure[p.condition[slots]]
         has = proc >= 0
         pr = np.maximum(proc, 0)
