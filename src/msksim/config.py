@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 AGE_BANDS: tuple[str, ...] = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+")
 AGE_BAND_LOWER_YEARS: tuple[int, ...] = (16, 25, 35, 45, 55, 65, 75, 85)
@@ -377,10 +377,10 @@ class ContractConfig(Strict):
 class RunConfig(Strict):
     warmup_rule: Literal["pbr", "cobic"] = F(
         "pbr", "the payment rule during the warm-up: the city's status quo before the contract")
-    seed: int = F(1, "base seed", ge=0, le=2**63 - 1)
-    years: int = F(5, "contract years simulated after the warm-up", ge=1, le=50)
-    warmup_weeks: int = F(52, "assumption: weeks run first and excluded from results", ge=0,
-                          le=520)
+    seed: StrictInt = F(1, "base seed", ge=0, le=2**63 - 1)
+    years: StrictInt = F(5, "contract years simulated after the warm-up", ge=1, le=50)
+    warmup_weeks: StrictInt = F(52, "assumption: weeks run first and excluded from results",
+                                ge=0, le=520)
     scale: float = F(1.0, "fraction of the population simulated (capacities scale with it)",
                      gt=0.0, le=10.0)
 
