@@ -169,6 +169,8 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             planned += _total(weekly, "sessions_planned", service=name)
             used += _total(weekly, "sessions_used", service=name)
     add("Theatres", "Sessions run", "4-hour sessions a year", planned * per_year * city)
+    add("Theatres", "Sessions' worth of operating time used", "4-hour sessions a year",
+        used * per_year * city)
     add("Theatres", "Utilisation (operating time ÷ session time)", "%",
         100 * _ratio(used, planned))
     last = weekly[weekly["week"] == weekly["week"].max()]
