@@ -95,4 +95,3 @@ class DemographyMixin:
         self._schedule_deaths(new, w, keep_scheduled=True)
         changed = changed[p.state[changed] == State.WELL]
         self._schedule_onset(np.concatenate([changed, new]), w)
-

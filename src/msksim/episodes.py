@@ -134,4 +134,3 @@ class EpisodesMixin:
         p.qaly_loss[act] += loss
         self.recorder.add("qaly_loss_msk", float(loss.sum()))
         self.recorder.add("n_active_episodes", len(act))
-

@@ -181,7 +181,6 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self._schedule_onset(well, w0)
         self._seed_waiting_lists(w0)
 
-
     def _seed_waiting_lists(self, w: int) -> None:
         """Start from today's lists: referred people with elapsed RTT clocks."""
         p = self.pop
@@ -228,45 +227,6 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         if kind == THEATRE:
             return self.cond.procedure[c] >= 0
         return np.ones(len(slots), dtype=bool)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
     # ==========================================================================================
     # results
@@ -352,5 +312,3 @@ HEADLINE_REPORTERS = {
     "operations": _last("new_procedures"),
     "active_episodes": _last("n_active_episodes"),
 }
-
-

@@ -105,4 +105,3 @@ class MoneyMixin:
         self.year_results.append({"year": w // WEEKS_PER_YEAR, "envelope_gbp": self._year
                                   .envelope_gbp, **outcomes,
                                   **{f"score_{k}": v for k, v in achieved.items()}})
-

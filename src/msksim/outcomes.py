@@ -16,7 +16,7 @@ class OutcomesMixin:
     """Surgical outcomes for `MSKModel`."""
 
     def _outcomes(self, act: np.ndarray, w: int) -> None:
-        """Six months after surgery: PROMs measured; the episode ends for those who improved."""
+        """Six months after surgery: PROMs are measured; near-full recoveries end the episode."""
         p = self.pop
         due = act[(p.state[act] == State.RECOVERING) & (p.next_week[act] <= w)]
         if len(due) == 0:
@@ -45,7 +45,6 @@ class OutcomesMixin:
         poor = due[~good]
         p.eq5d[poor] = np.minimum(post[~good], p.eq5d_norm[poor])
         self._to_self_care(poor, w)
-
 
 
 class YearOutcomes:

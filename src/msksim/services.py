@@ -327,4 +327,3 @@ class ServicesMixin:
                  if self.pathway.specialty[s] == "rheumatology"]
         if len(on) and rheum:
             self._activity(on, rheum[0], "biologic_week", contact=False)
-

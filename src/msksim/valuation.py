@@ -118,4 +118,3 @@ class ValuationMixin:
         value = net_value(benefit, margin, friction, beh.w_benefit, beh.w_money_qaly_per_gbp)
         u = option_uniforms(self.streams[f"decide/{decision}"], slots, w, value.shape[1])
         return logit_choice(value, u, dcfg.logit_scale_qaly), np.asarray(succ, dtype=np.int64)
-
