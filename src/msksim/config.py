@@ -284,12 +284,19 @@ class BehaviourConfig(Strict):
         "1987 (+22-30% visits under fee-for-service)")
     surgery_preference_sd_log: float = F(
         0.5, "assumption: spread of patients' preference for surgery", ge=0.0, le=3.0)
-    gp_refer: DecisionConfig = DecisionConfig()
-    hub_route: DecisionConfig = DecisionConfig()
-    community_discharge: DecisionConfig = DecisionConfig()
-    outpatient_outcome: DecisionConfig = DecisionConfig()
-    follow_up_benefit_qaly: NonNeg = F(0.01, "assumption: expected gain of one more follow-up")
-    follow_up_benefit_decay: Share = F(0.6, "assumption: each further follow-up is worth this "
+    # the defaults below are the values calibrated for Sheffield (configs/sheffield.yaml)
+    gp_refer: DecisionConfig = DecisionConfig(friction_qaly={
+        "manage": 0.0, "community": 0.045, "outpatient": 0.06, "hub": 0.045})
+    hub_route: DecisionConfig = DecisionConfig(surgical_benefit_share=1.0, friction_qaly={
+        "back_to_gp": 0.0, "community": 0.01, "outpatient": 0.04})
+    community_discharge: DecisionConfig = DecisionConfig(
+        logit_scale_qaly=0.01, surgical_benefit_share=1.0,
+        friction_qaly={"discharge": 0.0, "outpatient": 0.05})
+    outpatient_outcome: DecisionConfig = DecisionConfig(
+        logit_scale_qaly=0.01, friction_qaly={"discharge": 0.0, "follow_up": 0.035, "list": 0.0})
+    follow_up_benefit_qaly: NonNeg = F(0.052, "calibrated: expected gain of one more follow-up "
+                                       "(with the decay, ~1.8 follow-ups per first)")
+    follow_up_benefit_decay: Share = F(0.985, "calibrated: each further follow-up is worth this "
                                        "share of the previous one")
     wait_disutility_qaly_per_week: NonNeg = F(0.002, "assumption: what a week's wait costs "
                                               "a patient when choosing where to go")
