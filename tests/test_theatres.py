@@ -9,11 +9,6 @@ from msksim.theatres import book_sessions
 SHARES = [1 / 5, 1 / 3, 1 / 2, 2 / 3, 1.0]  # hand ... revision: share of a 4-hour session
 
 
-def _fill_sessions(use, booked, sessions):
-    """Replay the booking: assign booked cases to sessions; check each fits in one session."""
-    return use[booked].sum() <= sessions + 1e-9
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(SHARES), max_size=60), st.integers(0, 12))
 def test_never_books_more_than_the_sessions(shares, sessions):
@@ -31,8 +26,7 @@ def test_cases_do_not_span_sessions():
 
 
 def test_a_long_case_does_not_block_shorter_ones():
-    # session 1: half + half; session 2 has a whole case at the front that cannot fit in what
-    # is left of session 2 after... here one session: [0.5, 1.0, 0.5] -> the 0.5s both go in
+    # one session: the whole-session case cannot join the first half, the second half can
     use = np.array([0.5, 1.0, 0.5])
     booked = book_sessions(use, 1)
     assert booked.tolist() == [True, False, True]

@@ -124,18 +124,21 @@ class ServicesMixin:
         if contact:
             self.pop.contacts[slots] += 1
 
-    def _imaging(self, first: np.ndarray, s: int, w: int) -> None:
-        """X-ray or MRI requested at a first assessment."""
-        share = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
-        imaged = first[self.streams["diagnostics/imaging"].uniform(first, w) < share]
-        self._activity(imaged, s, "imaging", contact=False)
-        self.recorder.add("new_imaging", len(imaged), service=self.pathway.names[s])
+    def _see_first(self, s: int, w: int, activity: str, imaging: bool = True) -> np.ndarray:
+        """First attendances at service s up to capacity, counted and billed; who was seen."""
+        first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
+        self._activity(first, s, activity)
+        if imaging:  # X-ray or MRI requested at a first assessment
+            share = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
+            imaged = first[self.streams["diagnostics/imaging"].uniform(first, w) < share]
+            self._activity(imaged, s, "imaging", contact=False)
+            self.recorder.add("new_imaging", len(imaged), service=self.pathway.names[s])
+        self.recorder.add("new_first_attendances", len(first), service=self.pathway.names[s])
+        return first
 
     def _hub(self, s: int, w: int) -> None:
         name = self.pathway.names[s]
-        seen = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
-        self._activity(seen, s, "hub_triage")
-        self.recorder.add("new_first_attendances", len(seen), service=name)
+        seen = self._see_first(s, w, "hub_triage", imaging=False)
         if len(seen) == 0:
             return
         c = self.pop.condition[seen]
@@ -151,10 +154,7 @@ class ServicesMixin:
     def _community(self, s: int, w: int) -> None:
         p, name = self.pop, self.pathway.names[s]
         scfg = self.cfg.services[name]
-        first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
-        self._activity(first, s, "community_first")
-        self._imaging(first, s, w)
-        self.recorder.add("new_first_attendances", len(first), service=name)
+        first = self._see_first(s, w, "community_first")
         n = np.maximum(1, np.round(scfg.contacts_per_course_mean * self.streams[
             "community/course"].exponential(first, w, 1.0)))
         p.contacts_left[first] = np.minimum(n, 50) - 1
@@ -187,10 +187,7 @@ class ServicesMixin:
     def _outpatients(self, s: int, w: int) -> None:
         p, name = self.pop, self.pathway.names[s]
         spec = self.pathway.specialty[s]
-        first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
-        self._activity(first, s, f"first:{spec}")
-        self._imaging(first, s, w)
-        self.recorder.add("new_first_attendances", len(first), service=name)
+        first = self._see_first(s, w, f"first:{spec}")
         self.recorder.add_by("new_first_attendances_by_source", p.referral_source[first] + 2,
                              self._source_labels, "source", service=name)
         p.follow_ups[first] = 0
