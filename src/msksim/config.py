@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 AGE_BANDS: tuple[str, ...] = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+")
 AGE_BAND_LOWER_YEARS: tuple[int, ...] = (16, 25, 35, 45, 55, 65, 75, 85)
 SPECIALTIES: tuple[str, ...] = ("orthopaedics", "rheumatology", "pain")
-CONTRACT_RULES: tuple[str, ...] = ("pbr", "cobic")
+CONTRACT_RULES: tuple[str, ...] = ("pbr", "cobic", "block", "blended")
+ContractRule = Literal["pbr", "cobic", "block", "blended"]
 GP_NODE = "gp"
 
 BUILTIN_CONFIG = Path(__file__).parent / "data" / "sheffield.yaml"
@@ -245,6 +246,9 @@ class TheatreService(_ServiceBase):
     kind: Literal["theatre"] = "theatre"
     sessions_per_week: NonNeg = F(30.0, "assumption; 4-hour sessions (NHSI 2019)")
     on_the_day_cancellation_rate: Share = F(0.05, "assumption")
+    session_cost_gbp: NonNeg = F(
+        1500.0, "assumption: staff and running cost of a 4-hour session beyond the per-case "
+        "marginal cost; sessions run above plan cost this, sessions dropped save it")
     operating_weeks_per_year: float = F(46.0, "domain_facts §5 derived defaults: ~46 operating "
                                         "weeks", gt=0.0, le=52.0)
 
@@ -276,6 +280,121 @@ class DecisionConfig(Strict):
         "triage converts 61% vs GP referrals 28%, Marks 2024)")
 
 
+class LeverConfig(Strict):
+    """One policy lever a provider organisation can move each quarter."""
+
+    initial: float = F(0.0, "assumption: where the lever starts (today's practice)")
+    low: float = F(source="assumption: the lowest setting the organisation can choose")
+    high: float = F(source="assumption: the highest setting the organisation can choose")
+    step: float = F(source="assumption: how far it can move in a quarter (learning rate)", gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> LeverConfig:
+        if not self.low <= self.initial <= self.high:
+            raise ValueError(f"initial: {self.initial} must lie between low ({self.low}) and "
+                             f"high ({self.high})")
+        return self
+
+
+def _lever(initial: float, low: float, high: float, step: float) -> LeverConfig:
+    return LeverConfig(initial=initial, low=low, high=high, step=step)
+
+
+class LeversConfig(Strict):
+    """The levers every provider organisation has (those that touch none of its services or
+    patients stay where they are)."""
+
+    follow_up_shift_qaly: LeverConfig = F(
+        _lever(0.0, -0.04, 0.04, 0.004), "assumption: clinic policy on seeing people again, "
+        "added to the value of a follow-up at its clinics (QALY-equivalent)")
+    listing_shift_qaly: LeverConfig = F(
+        _lever(0.0, -0.3, 0.3, 0.03), "assumption: listing threshold policy, added to the value "
+        "of listing for surgery at its clinics (negative = a higher bar)")
+    community_first_qaly: LeverConfig = F(
+        _lever(0.0, -0.04, 0.04, 0.004), "assumption: community-first routing: a higher bar "
+        "for sending people on to specialist clinics from its hub and community services")
+    self_management_share: LeverConfig = F(
+        _lever(0.0, 0.0, 1.0, 0.05), "assumption: share of people leaving its services who "
+        "are given supported self-management (PbR pays nothing for it, so it starts at 0)")
+    decision_support_share: LeverConfig = F(
+        _lever(0.1, 0.0, 1.0, 0.05), "assumption: share of people facing a decision about "
+        "surgery at its clinics who are given a patient decision aid")
+    gp_support_share: LeverConfig = F(
+        _lever(0.0, 0.0, 1.0, 0.05), "assumption: share of GP practices it funds education and "
+        "advice for (hub clinicians supporting GPs)")
+    theatre_sessions_factor: LeverConfig = F(
+        _lever(1.0, 0.8, 1.2, 0.025), "assumption: theatre sessions it runs, relative to its "
+        "planned sessions (more sessions cost money; fewer leave lists to grow)")
+
+
+class AdaptationConfig(Strict):
+    """How provider organisations revisit their levers (quarterly, by the net-value rule)."""
+
+    enabled: bool = F(True, "design: providers adapt their levers to the contract")
+    interval_weeks: int = F(13, "design: quarterly", ge=1, le=52)
+    w_benefit: NonNeg = F(1.0, "design: the organisation's weight on its patients' health gain")
+    w_money_qaly_per_gbp: NonNeg = F(
+        1.0e-4, "assumption (range 0-3e-4): how much a provider organisation's management "
+        "values £1 of margin when setting policy, in patient QALYs (1e-4 = £10,000 per QALY; "
+        "boards weigh money more than clinicians at the bedside do)")
+    noise_qaly: float = F(
+        0.5, "assumption: bounded rationality: the noise (logit scale, QALY-equivalent per "
+        "quarter) in judging whether a move up, down or neither is best", gt=0.0, le=1000)
+    levers: LeversConfig = LeversConfig()
+
+
+class PatientsConfig(Strict):
+    """Patients' own part: activation, informed choice, attendance."""
+
+    activation_reconsult_effect: NonNeg = F(
+        1.5, "assumption: re-consultation rate × exp(−effect × (activation − 0.5)); activated "
+        "patients (PAM, Hibbard 2004) manage more themselves")
+    self_management_activation_gain: Share = F(
+        0.2, "assumption: rise in activation (0-1 scale) from supported self-management "
+        "(e.g. ESCAPE-pain, Hurley 2007)")
+    self_management_eq5d_gain: float = F(
+        0.02, "assumption: EQ-5D gain from supported self-management (ESCAPE-pain: small "
+        "improvements in function)", ge=0.0, le=0.5)
+    self_management_cost_gbp: NonNeg = F(
+        60.0, "assumption: cost of supported self-management per person (group classes)")
+    uninformed_surgery_optimism: float = F(
+        1.35, "calibrated: without a decision aid patients weigh the expected gain from an "
+        "operation this much above their informed view; set so that full decision-aid uptake "
+        "gives a relative risk of choosing major elective surgery ≈ 0.86 (Stacey et al., "
+        "Cochrane 2017: RR 0.86, 95% CI 0.75-1.00)", ge=1.0, le=5.0)
+    decision_aid_cost_gbp: NonNeg = F(
+        40.0, "assumption: cost of providing a decision aid and the conversation around it")
+    did_not_attend_rate: Share = F(
+        0.07, "assumption (NHS outpatient DNA rates ~7%): share of booked attendances missed")
+    discharge_after_missed_first: Share = F(
+        0.5, "assumption: share of people missing a first appointment who are sent back to "
+        "their GP rather than rebooked (a 'ping-pong' return)")
+
+
+class GpSupportConfig(Strict):
+    """Education and advice for GPs from hub clinicians, where a provider funds it."""
+
+    friction_qaly: NonNeg = F(
+        0.012, "assumption: supported GPs need this much more expected gain before referring "
+        "to a hub or specialist clinic (fewer inappropriate referrals: Speed 2005 found 42% of "
+        "orthopaedic referrals not appropriate)")
+    cost_gbp_per_practice_per_year: NonNeg = F(
+        8000.0, "assumption: a few sessions a month of an extended-scope practitioner")
+
+
+class GamingConfig(Strict):
+    """Risks of paying for outcomes. Each is off (0) by default; each is a lever."""
+
+    cream_skimming_qaly: NonNeg = F(
+        0.0, "assumption (range 0-0.5): a provider paid on outcomes holds back people whose "
+        "expected gain is below the measure's current mean, by this much per unit shortfall "
+        "relative to the mean (0 = off)", le=10)
+    reported_outcome_inflation: float = F(
+        0.0, "assumption (range 0-0.3): reported outcome gains exceed the true gains by this "
+        "share (measure gaming: selective follow-up, coaching); true gains are still recorded "
+        "(0 = off)", ge=0.0, le=2.0)
+
+
 class BehaviourConfig(Strict):
     w_benefit: NonNeg = F(1.0, "design: weight on the patient's expected health gain")
     w_money_qaly_per_gbp: NonNeg = F(
@@ -300,6 +419,10 @@ class BehaviourConfig(Strict):
                                        "share of the previous one")
     wait_disutility_qaly_per_week: NonNeg = F(0.002, "assumption: what a week's wait costs "
                                               "a patient when choosing where to go")
+    adaptation: AdaptationConfig = AdaptationConfig()
+    patients: PatientsConfig = PatientsConfig()
+    gp_support: GpSupportConfig = GpSupportConfig()
+    gaming: GamingConfig = GamingConfig()
 
 
 class OutcomeMeasure(Strict):
@@ -332,6 +455,14 @@ class TariffConfig(Strict):
                                       "paper names anti-TNF growth as an envelope pressure)")
 
 
+def _default_measures() -> list[OutcomeMeasure]:
+    return [
+        OutcomeMeasure(measure="oxford_hip_gain", floor=16.0, target=22.0, weight=0.3),
+        OutcomeMeasure(measure="oxford_knee_gain", floor=13.0, target=18.0, weight=0.3),
+        OutcomeMeasure(measure="within_18_weeks", floor=0.80, target=0.92, weight=0.4),
+    ]
+
+
 class CobicConfig(Strict):
     prime_provider: str = F(source="Sheffield CCG March 2014: STHFT as prime contractor")
     baseline_spend_gbp_per_year: NonNeg = F(40_000_000.0, "Sheffield CCG 2013: 'broadly stable "
@@ -349,11 +480,7 @@ class CobicConfig(Strict):
     subcontract_price_share: float = F(0.90, "Oldham: 90% of national tariff for some elements",
                                        gt=0.0, le=2.0)
     outcome_measures: list[OutcomeMeasure] = F(
-        default_factory=lambda: [
-            OutcomeMeasure(measure="oxford_hip_gain", floor=16.0, target=22.0, weight=0.3),
-            OutcomeMeasure(measure="oxford_knee_gain", floor=13.0, target=18.0, weight=0.3),
-            OutcomeMeasure(measure="within_18_weeks", floor=0.80, target=0.92, weight=0.4),
-        ],
+        default_factory=_default_measures,
         source="assumption from national PROMs averages (OHS +20-22, OKS +15-16; Oldham raised "
         "knee EQ-5D gain above the national average) and the 92% RTT standard",
         min_length=1)
@@ -370,11 +497,47 @@ class CobicConfig(Strict):
         return self
 
 
+class BlockConfig(Strict):
+    """A fixed annual sum per provider, whatever the activity."""
+
+    annual_gbp: dict[str, NonNeg] = F(
+        default_factory=dict, source="the fixed sum each provider is paid a year; a provider "
+        "not named is paid its status-quo income (what the warm-up year paid it), as "
+        "Sheffield's and Bedfordshire's contracts became in practice")
+    uplift_per_year: float = F(-0.015, "assumption: inflation 2.5% less efficiency 4% a year",
+                               ge=-0.5, le=0.5)
+
+
+class BlendedConfig(Strict):
+    """A fixed part, a variable part at (a share of) tariff, and an outcome part."""
+
+    fixed_share: Share = F(0.5, "assumption: share of each provider's status-quo income paid "
+                           "as a fixed sum")
+    variable_price_share: float = F(
+        0.5, "assumption: share of tariff paid per activity on top (Oldham's IPH: 90% of "
+        "national tariff for some elements)", ge=0.0, le=2.0)
+    outcome_share: Share = F(0.015, "Oldham: CQUIN outcome payment of 1.5% of contract value "
+                             "(seed paper; domain_facts: national CQUIN was 1.5% in 2010-12)")
+    uplift_per_year: float = F(-0.015, "assumption: inflation 2.5% less efficiency 4% a year",
+                               ge=-0.5, le=0.5)
+    outcome_measures: list[OutcomeMeasure] = F(
+        default_factory=_default_measures, source="assumption: as the COBIC measures",
+        min_length=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> BlendedConfig:
+        _check_sums_to_one([m.weight for m in self.outcome_measures],
+                           "outcome_measures: the weights")
+        return self
+
+
 class ContractConfig(Strict):
-    rule: Literal["pbr", "cobic"] = F("pbr", "the payment rule in force")
+    rule: ContractRule = F("pbr", "the payment rule in force")
     commissioner: str = F("Commissioner", "display name of the commissioner")
     tariff: TariffConfig = TariffConfig()
     cobic: CobicConfig | None = F(None, "the capitated outcome-based contract, if offered")
+    block: BlockConfig = BlockConfig()
+    blended: BlendedConfig = BlendedConfig()
     envelope_age_weights: PerBand = F(
         [0.3, 0.4, 0.6, 0.9, 1.3, 1.8, 2.2, 2.2],
         "assumption: MSK spend per head by age band relative to the adult average (the CCG "
@@ -382,7 +545,7 @@ class ContractConfig(Strict):
 
 
 class RunConfig(Strict):
-    warmup_rule: Literal["pbr", "cobic"] = F(
+    warmup_rule: ContractRule = F(
         "pbr", "the payment rule during the warm-up: the city's status quo before the contract")
     seed: StrictInt = F(1, "base seed", ge=0, le=2**63 - 1)
     years: StrictInt = F(5, "contract years simulated after the warm-up", ge=1, le=50)
@@ -437,6 +600,10 @@ class CityConfig(Strict):
             if prime not in self.providers:
                 raise ValueError(f"contract.cobic.prime_provider: '{prime}' is not a provider; "
                                  f"allowed: {sorted(self.providers)}")
+        for key in self.contract.block.annual_gbp:
+            if key not in self.providers:
+                raise ValueError(f"contract.block.annual_gbp.{key}: not a provider; allowed: "
+                                 f"{sorted(self.providers)}")
         if self.contract.rule == "cobic" and self.contract.cobic is None:
             raise ValueError("contract.rule: 'cobic' needs a contract.cobic section")
         has_theatre = any(s.kind == "theatre" and s.enabled for s in self.services.values())
@@ -473,6 +640,28 @@ class CityConfig(Strict):
 # ----------------------------------------------------------------------------------------------
 # loading, overlays and error messages
 # ----------------------------------------------------------------------------------------------
+STATUS_QUO_MIN_WEEKS = 13
+
+
+def check_rule_available(cfg: CityConfig, rule: str) -> None:
+    """Raise a one-line ConfigError if `rule` cannot run on this config."""
+    if rule not in CONTRACT_RULES:
+        raise ConfigError(f"contract: {rule!r} is not a payment rule; allowed: "
+                          f"{list(CONTRACT_RULES)}")
+    if rule == "cobic" and cfg.contract.cobic is None:
+        raise ConfigError("contract.cobic: this config has no COBIC section, so the cobic rule "
+                          "is not available")
+    if rule in ("block", "blended") and cfg.run.warmup_weeks < STATUS_QUO_MIN_WEEKS:
+        missing = sorted(set(cfg.providers) - set(cfg.contract.block.annual_gbp))
+        if rule == "blended" or missing:
+            raise ConfigError(
+                f"run.warmup_weeks: {cfg.run.warmup_weeks} is too short to measure the "
+                f"status-quo income a {rule} contract is set from; use at least "
+                f"{STATUS_QUO_MIN_WEEKS} weeks"
+                + (f" or give contract.block.annual_gbp for {missing}" if rule == "block"
+                   else ""))
+
+
 def deep_merge(base: dict, overlay: dict) -> dict:
     """Merge `overlay` into a copy of `base`: mappings key by key, everything else replaced."""
     out = copy.deepcopy(base)
