@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import CONTRACT_RULES, ConfigError, config_schema, load_config
-from .io import write_json, write_run
+from .config import CONTRACT_RULES, ConfigError, check_rule_available, config_schema, load_config
+from .io import write_json, write_parquet, write_run
 from .results import format_table, side_by_side
 
 EXIT_CONFIG = 2
@@ -27,7 +27,9 @@ def _add_run_options(p: argparse.ArgumentParser, contract: bool) -> None:
     if contract:
         p.add_argument("--contract", choices=CONTRACT_RULES,
                        help="payment rule: pbr = Payment by Results (activity tariff), cobic = "
-                            "capitated outcome-based incentivised contract (default: the "
+                            "capitated outcome-based incentivised contract with a prime "
+                            "contractor, block = a fixed annual sum per provider, blended = "
+                            "fixed + variable at tariff + outcome payment (default: the "
                             "config's contract.rule)")
     p.add_argument("--years", type=int, metavar="N",
                    help="contract years to simulate after the warm-up (default from config: 5)")
@@ -54,13 +56,37 @@ def build_parser() -> argparse.ArgumentParser:
                                      "payment rule; write weekly.parquet, ledger.parquet "
                                      "and meta.json.")
     _add_run_options(run, contract=True)
-    cmp_ = sub.add_parser("compare", help="run Payment by Results and COBIC with the same "
-                          "seed and print them side by side",
-                          description="Run the city under Payment by Results and under the "
-                                      "capitated outcome-based contract with the same seed "
-                                      "(the same people fall ill in the same weeks) and print "
-                                      "the headline figures side by side.")
+    cmp_ = sub.add_parser("compare", help="run every payment rule with the same seed and "
+                          "print them side by side",
+                          description="Run the city under each payment rule (Payment by "
+                                      "Results, COBIC, block, blended) with the same seed (the "
+                                      "same people fall ill in the same weeks) and print the "
+                                      "headline figures side by side.")
     _add_run_options(cmp_, contract=False)
+    cmp_.add_argument("--contracts", metavar="RULES", default=",".join(CONTRACT_RULES),
+                      help=f"comma-separated payment rules to compare (default: all the "
+                           f"config offers of {','.join(CONTRACT_RULES)})")
+    exp = sub.add_parser("explain", help="split the difference between two payment rules by "
+                         "mechanism (triage, follow-ups, listing, decision support, theatre "
+                         "capacity, the money itself)",
+                         description="Run the city with each mechanism seeing one payment rule "
+                                     "or the other (same seed) and split every headline "
+                                     "figure's difference between the rules among the "
+                                     "mechanisms (Shapley values: they add up to the total).")
+    _add_run_options(exp, contract=False)
+    exp.add_argument("--base", default="pbr", choices=CONTRACT_RULES,
+                     help="the rule to explain from (default pbr)")
+    exp.add_argument("--other", default="cobic", choices=CONTRACT_RULES,
+                     help="the rule to explain to (default cobic)")
+    exp.add_argument("--mechanisms", metavar="LIST",
+                     help="comma-separated mechanisms (default all: triage,follow_up,listing,"
+                          "decision_support,capacity,payment)")
+    exp.add_argument("--method", default="shapley", choices=("shapley", "sequential"),
+                     help="shapley (2^M runs, order-free) or sequential (M+1 runs, in the "
+                          "order given)")
+    exp.add_argument("--measure", action="append", default=[], metavar="TEXT",
+                     help="show figures whose name contains TEXT (repeatable; default: "
+                          "operations, follow-ups per first, spend)")
     chk = sub.add_parser("check", help="validate a config and say what is wrong with it")
     chk.add_argument("--config", metavar="FILE")
     chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
@@ -138,9 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _check_out(args.out)
     contract = args.contract or cfg.contract.rule
-    if contract == "cobic" and cfg.contract.cobic is None:
-        raise ConfigError("contract.cobic: this config has no COBIC section, so --contract "
-                          "cobic is not available")
+    check_rule_available(cfg, contract)
     out = Path(args.out) if args.out else None
     result = _run_one(cfg, contract, out, args.quiet)
     if not args.quiet:
@@ -155,11 +179,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _check_out(args.out)
-    if cfg.contract.cobic is None:
-        raise ConfigError("contract.cobic: this config has no COBIC section to compare with")
+    asked = [c.strip() for c in args.contracts.split(",") if c.strip()]
+    for c in asked:
+        if c not in CONTRACT_RULES:
+            raise ConfigError(f"--contracts: {c!r} is not a payment rule; allowed: "
+                              f"{list(CONTRACT_RULES)}")
+    default = args.contracts == ",".join(CONTRACT_RULES)
+    contracts = []
+    for c in asked:
+        try:
+            check_rule_available(cfg, c)
+            contracts.append(c)
+        except ConfigError:
+            if not default:  # asked for by name: say why it cannot run
+                raise
     out = Path(args.out) if args.out else None
     summaries = {}
-    for contract in ("pbr", "cobic"):
+    for contract in contracts:
         result = _run_one(cfg, contract, out / contract if out else None, args.quiet)
         summaries[contract] = result.summary()
     table = side_by_side(summaries)
@@ -168,12 +204,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
         write_json({"columns": list(table.columns), "rows": table.values.tolist()},
                    out / "comparison.json")
     if not args.quiet:
-        print(f"{cfg.name}: {cfg.run.years} contract years, same seed ({cfg.run.seed}) under "
-              f"Payment by Results (pbr) and the capitated outcome-based contract (cobic); "
-              f"scale {cfg.run.scale}")
+        print(f"{cfg.name}: {cfg.run.years} contract years, same seed ({cfg.run.seed}), "
+              f"scale {cfg.run.scale}; pbr = Payment by Results, cobic = capitated "
+              f"outcome-based contract, block = fixed annual sums, blended = fixed + tariff + "
+              f"outcome payment")
         print(format_table(table))
         if out is not None:
-            print(f"\nResults written to {out}/pbr and {out}/cobic")
+            print(f"\nResults written to {out}/ ({', '.join(contracts)})")
+    return 0
+
+
+DEFAULT_EXPLAINED = ["all operations", "low-value", "follow-ups per first", "Commissioner spend"]
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import MECHANISMS, explain, format_explanation
+
+    cfg = _load(args)
+    _check_out(args.out)
+    mechanisms = (tuple(m.strip() for m in args.mechanisms.split(",") if m.strip())
+                  if args.mechanisms else MECHANISMS)
+    progress = _Progress(f"{cfg.name}: {args.base} → {args.other}", not args.quiet)
+    try:
+        table = explain(cfg, args.base, args.other, mechanisms, args.method,
+                        progress=lambda d, t: progress(d, t))
+    finally:
+        progress.close()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_parquet(table, out / "explanation.parquet")
+        write_json(table.attrs, out / "explanation_meta.json")
+    if not args.quiet:
+        print(format_explanation(table, args.measure or DEFAULT_EXPLAINED))
+        if args.out:
+            print(f"\nEvery figure's decomposition written to {args.out}/explanation.parquet")
     return 0
 
 
@@ -195,8 +260,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "compare": cmd_compare, "check": cmd_check,
-                "schema": cmd_schema}
+    handlers = {"run": cmd_run, "compare": cmd_compare, "explain": cmd_explain,
+                "check": cmd_check, "schema": cmd_schema}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -339,7 +339,8 @@ class AdaptationConfig(Strict):
         "boards weigh money more than clinicians at the bedside do)")
     noise_qaly: float = F(
         0.5, "assumption: bounded rationality: the noise (logit scale, QALY-equivalent per "
-        "quarter) in judging whether a move up, down or neither is best", gt=0.0, le=1000)
+        "quarter for the whole city; scaled with run.scale) in judging whether a move up, down "
+        "or neither is best", gt=0.0, le=1000)
     levers: LeversConfig = LeversConfig()
 
 
@@ -353,12 +354,12 @@ class PatientsConfig(Strict):
         0.2, "assumption: rise in activation (0-1 scale) from supported self-management "
         "(e.g. ESCAPE-pain, Hurley 2007)")
     self_management_eq5d_gain: float = F(
-        0.02, "assumption: EQ-5D gain from supported self-management (ESCAPE-pain: small "
+        0.01, "assumption: EQ-5D gain from supported self-management (ESCAPE-pain: small "
         "improvements in function)", ge=0.0, le=0.5)
     self_management_cost_gbp: NonNeg = F(
-        60.0, "assumption: cost of supported self-management per person (group classes)")
+        50.0, "assumption: cost of supported self-management per person (group classes)")
     uninformed_surgery_optimism: float = F(
-        1.35, "calibrated: without a decision aid patients weigh the expected gain from an "
+        1.06, "calibrated: without a decision aid patients weigh the expected gain from an "
         "operation this much above their informed view; set so that full decision-aid uptake "
         "gives a relative risk of choosing major elective surgery ≈ 0.86 (Stacey et al., "
         "Cochrane 2017: RR 0.86, 95% CI 0.75-1.00)", ge=1.0, le=5.0)

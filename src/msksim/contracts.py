@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import CityConfig, CobicConfig, OutcomeMeasure
+from .config import BlendedConfig, BlockConfig, CityConfig, CobicConfig, OutcomeMeasure
+from .timeline import WEEKS_PER_YEAR
 
 COMMISSIONER = "commissioner"
 
@@ -91,6 +92,8 @@ class PaymentRule:
         self.year_state: ContractYearState | None = None
         #: per outcome measure: (the mean it stands at, patients counted a year)
         self.outcome_baseline: dict[str, tuple[float, float]] = {}
+        #: each provider's annual income under the status quo (GBP a year, at the run's scale)
+        self.status_quo_income: dict[str, float] = {}
 
     # --- what decisions see -------------------------------------------------------------------
     def revenue_gbp(self, decider: str, performer: str, activity: int) -> float:
@@ -113,6 +116,18 @@ class PaymentRule:
     def set_outcome_baseline(self, baseline: dict[str, tuple[float, float]]) -> None:
         """Where each outcome measure stands (mean) and how many patients a year it counts."""
         self.outcome_baseline = dict(baseline)
+
+    def set_status_quo_income(self, income_gbp_per_year: dict[str, float]) -> None:
+        """Each provider's income a year before the contract, which fixed sums are set from."""
+        for key, value in income_gbp_per_year.items():
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"status-quo income of '{key}': {value} must be a finite sum "
+                                 f"of at least 0")
+        self.status_quo_income = {k: float(v) for k, v in income_gbp_per_year.items()}
+
+    def contract_year(self) -> int:
+        """The current contract year (0 before any `start_year`)."""
+        return 0 if self.year_state is None else self.year_state.year
 
     # --- who pays whom ------------------------------------------------------------------------
     def start_year(self, state: ContractYearState) -> None:
@@ -145,7 +160,52 @@ class ActivityTariff(PaymentRule):
             ledger.pay(week, COMMISSIONER, p, self.activities.names[a_idx], n, amount)
 
 
-class Cobic(PaymentRule):
+class OutcomePool:
+    """Outcome pools paid on a proportional scale against targets (COBIC and blended).
+
+    Mixed into a `PaymentRule`, which supplies `outcome_baseline`; the rule sets
+    `outcome_measures`.
+    """
+
+    outcome_measures: list[OutcomeMeasure]
+    outcome_baseline: dict[str, tuple[float, float]]
+
+    def pool_margin_gbp(self, pool_gbp: float, measure: str, gain: np.ndarray) -> np.ndarray:
+        """Expected change in a pool's payment from one more patient with gain `gain`.
+
+        A measure is a mean over the year's patients, so one more patient with gain g moves it
+        by (g − mean) / n, which the pool pays for on the proportional scale between floor and
+        target; where the measure is already at or beyond either end the margin is nil.
+        """
+        gain = np.asarray(gain, dtype=np.float64)
+        if pool_gbp == 0.0 or measure not in self.outcome_baseline:
+            return np.zeros_like(gain)
+        mean, n = self.outcome_baseline[measure]
+        for m in self.outcome_measures:
+            if m.measure == measure and m.floor < mean < m.target:
+                return (pool_gbp * m.weight / (m.target - m.floor)
+                        * (gain - mean) / max(n, 1.0))
+        return np.zeros_like(gain)
+
+    def score_year(self, outcomes: dict[str, float]) -> dict[str, float]:
+        """Each measure's score for the year; the year's means become the new baseline."""
+        scores: dict[str, float] = {}
+        for m in self.outcome_measures:
+            scores[m.measure] = measure_score(m, outcomes.get(m.measure, float("nan")))
+            n = outcomes.get(f"n_{m.measure}", 0.0)
+            if n > 0 and np.isfinite(outcomes.get(m.measure, np.nan)):
+                self.outcome_baseline[m.measure] = (outcomes[m.measure], n)
+        return scores
+
+    def earned_gbp(self, pool_gbp: float, scores: dict[str, float]) -> float:
+        """What a pool pays for the year's scores: pool × Σ weight × score."""
+        earned = 0.0
+        for m in self.outcome_measures:
+            earned += pool_gbp * m.weight * scores[m.measure]
+        return earned
+
+
+class Cobic(OutcomePool, PaymentRule):
     """Capitated outcome-based incentivised contract with a prime contractor.
 
     The commissioner pays the prime a capitation per registered adult out of the year's
@@ -162,6 +222,7 @@ class Cobic(PaymentRule):
         if cfg.contract.cobic is None:
             raise ValueError("contract.cobic: the COBIC rule needs a contract.cobic section")
         self.c: CobicConfig = cfg.contract.cobic
+        self.outcome_measures = self.c.outcome_measures
         self.prime = self.c.prime_provider
         self.weekly_capitation_per_adult_gbp = 0.0
 
@@ -190,21 +251,9 @@ class Cobic(PaymentRule):
         return 0.0
 
     def outcome_value_gbp(self, decider: str, measure: str, gain: np.ndarray) -> np.ndarray:
-        """The prime's expected change in outcome payment from treating one more patient.
-
-        A measure is a mean over the year's patients, so one more patient with gain g moves it
-        by (g − mean) / n, which the pool pays for on the proportional scale between floor and
-        target; where the measure is already at or beyond either end the margin is nil.
-        """
-        gain = np.asarray(gain, dtype=np.float64)
-        if decider != self.prime or measure not in self.outcome_baseline:
-            return np.zeros_like(gain)
-        mean, n = self.outcome_baseline[measure]
-        for m in self.c.outcome_measures:
-            if m.measure == measure and m.floor < mean < m.target:
-                return (self.pool_gbp() * m.weight / (m.target - m.floor)
-                        * (gain - mean) / max(n, 1.0))
-        return np.zeros_like(gain)
+        """The prime's expected change in outcome payment from treating one more patient."""
+        pool = self.pool_gbp() if decider == self.prime else 0.0
+        return self.pool_margin_gbp(pool, measure, gain)
 
     def start_year(self, state: ContractYearState) -> None:
         super().start_year(state)
@@ -227,19 +276,113 @@ class Cobic(PaymentRule):
     def year_end_payments(self, week: int, outcomes: dict[str, float], ledger: Ledger) -> dict:
         """Pay the outcome pool on a proportional scale; return each measure's achievement."""
         pool = self.pool_gbp()
-        achieved: dict[str, float] = {}
-        earned = 0.0
-        for m in self.c.outcome_measures:
-            score = measure_score(m, outcomes.get(m.measure, float("nan")))
-            achieved[m.measure] = score
-            earned += pool * m.weight * score
-            n = outcomes.get(f"n_{m.measure}", 0.0)
-            if n > 0 and np.isfinite(outcomes.get(m.measure, np.nan)):
-                self.outcome_baseline[m.measure] = (outcomes[m.measure], n)
+        achieved = self.score_year(outcomes)
+        earned = self.earned_gbp(pool, achieved)
         ledger.pay(week, COMMISSIONER, self.prime, "outcome_incentive", 1, earned)
-        achieved["earned_gbp"] = earned
-        achieved["pool_gbp"] = pool
-        return achieved
+        return {**achieved, "earned_gbp": earned, "pool_gbp": pool}
+
+
+class Block(PaymentRule):
+    """A fixed annual sum per provider, paid weekly whatever the activity.
+
+    Activity earns nothing, so every unit only costs its performer its marginal cost. The sum is
+    `contract.block.annual_gbp` (for the whole city, so × run scale) or else the provider's
+    status-quo income, uplifted each contract year.
+    """
+
+    name = "block"
+
+    def __init__(self, cfg: CityConfig, activities: Activities, providers: list[str]):
+        super().__init__(cfg, activities, providers)
+        self.b: BlockConfig = cfg.contract.block
+
+    def annual_sum_gbp(self, provider: str) -> float:
+        """What `provider` is paid in the current contract year."""
+        if provider in self.b.annual_gbp:
+            base = self.b.annual_gbp[provider] * self.cfg.run.scale
+        elif provider in self.status_quo_income:
+            base = self.status_quo_income[provider]
+        else:
+            raise ValueError(f"contract.block.annual_gbp: no sum for '{provider}' and no "
+                             f"status-quo income to set it from")
+        return base * (1.0 + self.b.uplift_per_year) ** self.contract_year()
+
+    def revenue_gbp(self, decider: str, performer: str, activity: int) -> float:
+        return 0.0
+
+    def weekly_payments(self, week: int, counts: np.ndarray, n_adults: int,
+                        ledger: Ledger) -> None:
+        for p in self.providers:
+            ledger.pay(week, COMMISSIONER, p, "block", 1, self.annual_sum_gbp(p) / WEEKS_PER_YEAR)
+
+
+class Blended(OutcomePool, PaymentRule):
+    """A fixed part, a variable part at a share of tariff, and an outcome pool per provider.
+
+    The fixed part and each provider's outcome pool are shares of its status-quo income,
+    uplifted each contract year; the pools are paid at year end on the city's outcomes.
+    """
+
+    name = "blended"
+
+    def __init__(self, cfg: CityConfig, activities: Activities, providers: list[str]):
+        super().__init__(cfg, activities, providers)
+        self.c: BlendedConfig = cfg.contract.blended
+        self.outcome_measures = self.c.outcome_measures
+
+    def _uplifted_status_quo_gbp(self, provider: str) -> float:
+        return (self.status_quo_income.get(provider, 0.0)
+                * (1.0 + self.c.uplift_per_year) ** self.contract_year())
+
+    def fixed_gbp(self, provider: str) -> float:
+        """The fixed part of `provider`'s income this contract year."""
+        return self.c.fixed_share * self._uplifted_status_quo_gbp(provider)
+
+    def pool_gbp(self, provider: str) -> float:
+        """`provider`'s outcome pool this contract year (0 without a status-quo income)."""
+        return self.c.outcome_share * self._uplifted_status_quo_gbp(provider)
+
+    def variable_price_gbp(self, provider: str, activity: int) -> float:
+        """What the commissioner pays `provider` per unit of `activity` on top of the fixed part."""
+        return (self.c.variable_price_share * self.price_factor[provider]
+                * float(self.activities.price_gbp[activity]))
+
+    def revenue_gbp(self, decider: str, performer: str, activity: int) -> float:
+        if decider != performer or decider not in self.price_factor:
+            return 0.0
+        return self.variable_price_gbp(decider, activity)
+
+    def outcome_value_gbp(self, decider: str, measure: str, gain: np.ndarray) -> np.ndarray:
+        """`decider`'s expected change in its own outcome payment from one more patient."""
+        return self.pool_margin_gbp(self.pool_gbp(decider), measure, gain)
+
+    def _need_status_quo(self) -> None:
+        if not self.status_quo_income:
+            raise ValueError("contract.blended: the fixed and outcome parts are shares of each "
+                             "provider's status-quo income, which was not set")
+
+    def weekly_payments(self, week: int, counts: np.ndarray, n_adults: int,
+                        ledger: Ledger) -> None:
+        self._need_status_quo()
+        for p in self.providers:
+            ledger.pay(week, COMMISSIONER, p, "fixed", 1, self.fixed_gbp(p) / WEEKS_PER_YEAR)
+        for p_idx, a_idx in zip(*np.nonzero(counts), strict=True):
+            p = self.providers[p_idx]
+            n = counts[p_idx, a_idx]
+            ledger.pay(week, COMMISSIONER, p, self.activities.names[a_idx], n,
+                       n * self.variable_price_gbp(p, a_idx))
+
+    def year_end_payments(self, week: int, outcomes: dict[str, float], ledger: Ledger) -> dict:
+        """Pay each provider's pool on the city's scores; return the scores and the totals."""
+        self._need_status_quo()
+        pools = {p: self.pool_gbp(p) for p in self.providers}
+        scores = self.score_year(outcomes)
+        earned = 0.0
+        for p, pool in pools.items():
+            amount = self.earned_gbp(pool, scores)
+            ledger.pay(week, COMMISSIONER, p, "outcome_incentive", 1, amount)
+            earned += amount
+        return {**scores, "earned_gbp": earned, "pool_gbp": sum(pools.values())}
 
 
 def measure_score(m: OutcomeMeasure, value: float) -> float:
@@ -249,7 +392,8 @@ def measure_score(m: OutcomeMeasure, value: float) -> float:
     return float(np.clip((value - m.floor) / (m.target - m.floor), 0.0, 1.0))
 
 
-RULES: dict[str, type[PaymentRule]] = {"pbr": ActivityTariff, "cobic": Cobic}
+RULES: dict[str, type[PaymentRule]] = {"pbr": ActivityTariff, "cobic": Cobic, "block": Block,
+                                        "blended": Blended}
 
 
 def make_rule(name: str, cfg: CityConfig, activities: Activities,

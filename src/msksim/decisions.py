@@ -46,7 +46,38 @@ def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.
 
 
 def choice_probabilities(value: np.ndarray, scale_qaly: float) -> np.ndarray:
+    """The logit's choice probabilities (rows: people, columns: options; -inf = never)."""
     z = value / scale_qaly
     z = z - np.max(z, axis=1, keepdims=True)
     w = np.exp(z)
     return w / w.sum(axis=1, keepdims=True)
+
+
+def shift_gradient(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
+                   options: np.ndarray | list[int]) -> float:
+    """How a policy shift on some options changes the organisation's expected value.
+
+    Deciders choose by `value` (which includes the policy in force) plus their own noise, and
+    the noise is part of what each choice is worth (the patient's circumstances the decider
+    sees and the model does not). If every row's `value` of the columns in `options` rose by
+    δ, the organisation, which values options at `org_value` (plus the same noise), would gain
+    Σ_rows Σ_{j in options} P_j (D_j − Σ_k P_k D_k) / scale, where D = org_value − value is
+    where it and the decider disagree. Where they agree it gains nothing (the decider already
+    chooses as it would), so a policy moves only as far as the organisation's interests differ.
+    """
+    if value.shape[0] == 0:
+        return 0.0
+    p = choice_probabilities(value, scale_qaly)
+    with np.errstate(invalid="ignore"):
+        d = np.where(p > 0, org_value - value, 0.0)
+    mean = (p * d).sum(axis=1, keepdims=True)
+    cols = np.asarray(options, dtype=np.int64)
+    return float((p[:, cols] * (d[:, cols] - mean)).sum() / scale_qaly)
+
+
+def inclusive_value(value: np.ndarray, scale_qaly: float) -> np.ndarray:
+    """Each row's expected value of the best option, noise included (scale × log-sum-exp)."""
+    top = np.max(value, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        z = np.where(np.isneginf(value), 0.0, np.exp((value - top) / scale_qaly))
+    return top[:, 0] + scale_qaly * np.log(z.sum(axis=1))

@@ -85,9 +85,11 @@ class EpisodesMixin:
         self._schedule_reconsult(slots[later], w)
 
     def _schedule_reconsult(self, slots: np.ndarray, w: int) -> None:
-        """Self-managed episodes come back to the GP at their condition's rate (if any)."""
+        """Self-managed episodes come back to the GP at their condition's rate (if any);
+        activated patients (more able to manage themselves) come back less often."""
         c = self.pop.condition[slots]
-        rate = self.cond.reconsult_per_year[c]
+        k = self.cfg.behaviour.patients.activation_reconsult_effect
+        rate = self.cond.reconsult_per_year[c] * np.exp(-k * (self.pop.activation[slots] - 0.5))
         t = self.streams["episode/reconsult"].exponential(slots, w,
                                                           WEEKS_PER_YEAR / np.maximum(rate, 1e-9))
         t = np.where(rate > 0, t, np.inf)

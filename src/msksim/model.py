@@ -12,9 +12,10 @@ import mesa
 import numpy as np
 
 from . import population as popmod
+from .adaptation import AdaptationMixin
 from .conditions import build_tables
-from .config import GP_NODE, SPECIALTIES, CityConfig
-from .contracts import Activities, Ledger, make_rule
+from .config import GP_NODE, SPECIALTIES, CityConfig, ConfigError, check_rule_available
+from .contracts import Activities, Ledger, PaymentRule, make_rule
 from .demography import DemographyMixin
 from .episodes import EpisodesMixin
 from .money import MoneyMixin
@@ -28,36 +29,61 @@ from .services import ServicesMixin
 from .timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 from .valuation import ValuationMixin
 
+#: the mechanisms through which a payment rule reaches decisions (see `channels` below)
+CHANNELS: tuple[str, ...] = ("triage", "follow_up", "listing", "decision_support", "capacity")
+
 
 class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, OutcomesMixin,
-               MoneyMixin, mesa.Model):
+               MoneyMixin, AdaptationMixin, mesa.Model):
     """An English city's elective MSK system under one payment rule.
 
     Weeks run from `-warmup_weeks` (warm-up, under `run.warmup_rule`, excluded from results)
     to `52 * years - 1`; the contract under study starts at week 0.
+
+    `channels` (for explaining a difference by mechanism) lets the margins seen through one
+    channel come from another payment rule than the one that moves the money: triage (GP,
+    hub and community routing, GP support, self-management), follow_up, listing,
+    decision_support, capacity (theatre sessions). By default every channel sees `contract`.
     """
 
-    def __init__(self, cfg: CityConfig, contract: str | None = None, seed: int | None = None):
+    def __init__(self, cfg: CityConfig, contract: str | None = None, seed: int | None = None,
+                 channels: dict[str, str] | None = None):
         seed = cfg.run.seed if seed is None else int(seed)
         super().__init__(rng=seed)
         self.cfg = cfg
         self.seed = seed
         self.streams = Streams(seed)
         self.contract_name = contract or cfg.contract.rule
+        unknown = set(channels or {}) - set(CHANNELS)
+        if unknown:
+            raise ConfigError(f"channels: {sorted(unknown)} unknown; allowed: {list(CHANNELS)}")
+        self.channels = {ch: (channels or {}).get(ch, self.contract_name) for ch in CHANNELS}
+        for name in {self.contract_name, *self.channels.values()}:
+            check_rule_available(cfg, name)
+        if cfg.run.warmup_rule == "blended" or (
+                cfg.run.warmup_rule == "block"
+                and set(cfg.providers) - set(cfg.contract.block.annual_gbp)):
+            raise ConfigError(f"run.warmup_rule: '{cfg.run.warmup_rule}' is set from status-quo "
+                              f"income, which the warm-up is there to measure; use pbr or cobic")
         self.pathway = build_pathway(cfg)
         self.cond, self.proc = build_tables(cfg)
         self.activities = Activities.from_config(cfg)
         self.provider_keys = list(cfg.providers)
         self.providers = {k: Provider(self, k, pc) for k, pc in cfg.providers.items()}
         self.rule = make_rule(cfg.run.warmup_rule, cfg, self.activities, self.provider_keys)
-        self.contract_rule = make_rule(self.contract_name, cfg, self.activities,
-                                       self.provider_keys)
+        #: one instance per rule in use from week 0; `rule` pays, `_crules` reach decisions
+        self._contract_rules: dict[str, PaymentRule] = {
+            n: make_rule(n, cfg, self.activities, self.provider_keys)
+            for n in dict.fromkeys([self.contract_name, *self.channels.values()])}
+        self.contract_rule = self._contract_rules[self.contract_name]
+        self._crules = dict.fromkeys(CHANNELS, self.rule)
         self.ledger = Ledger()
         self._warmup_ledger = Ledger()
         self.recorder = Recorder()
         self.week = -cfg.run.warmup_weeks
         self.end_week = WEEKS_PER_YEAR * cfg.run.years
         self._capacity = weekly_capacity(cfg, self.pathway)
+        self._base_sessions = self._capacity["sessions"].copy()
         self._cap_acc = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._backlog_weeks = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._counts = np.zeros((len(self.provider_keys), len(self.activities.names)))
@@ -77,6 +103,13 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self._members: list[np.ndarray] | None = None
         self._first_week = self.week
         self.datacollector = mesa.DataCollector(model_reporters=HEADLINE_REPORTERS)
+        #: costs of levers (self-management, decision aids, GP support, sessions) this week
+        self._lever_cost = np.zeros(len(self.provider_keys))
+        self._svc_of_provider = {k: [s for s in range(len(self.pathway.names))
+                                     if self.pathway.provider[s] == k]
+                                 for k in self.provider_keys}
+        self._margin_per_consult = np.zeros(len(self.provider_keys))
+        self._init_levers()
         self._build_practices()
         self._build_population()
         #: living adults by deprivation quintile, kept up to date by deaths and arrivals
@@ -104,7 +137,8 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         10. outcomes: six months after surgery, EQ-5D and Oxford scores are measured
         11. payments: the payment rule turns the week's activity into ledger rows
         12. waits are measured; at a contract year's end the outcome incentive is paid
-        13. results for the week are recorded (kept for contract weeks only)
+        13. provider adaptation (each quarter's end): each organisation moves its levers
+        14. results for the week are recorded (kept for contract weeks only)
         Every decision uses `decisions.net_value`; the contract enters only through margins.
         """
         w = self.week
@@ -115,6 +149,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         if w == self._first_week or (w >= 0 and w % WEEKS_PER_YEAR == 0):
             self._start_contract_year(w)
         self._counts[:] = 0.0
+        self._lever_cost[:] = 0.0
         self.recorder.start_week(w, record=w >= 0)
         self._deaths(w)
         self._onset(w)
@@ -139,6 +174,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self._record_waits(w, act)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)
+        if (w + 1) % self.cfg.behaviour.adaptation.interval_weeks == 0:
+            self._adapt(w)
+        self._record_levers(w)
         self._record_week(w, act)
         self.week += 1
         if self.week >= self.end_week:
@@ -163,6 +201,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self.practices = [GPPractice(self, i, weights[i], z[i]) for i in range(pc.count)]
         self._practice_weights = weights
         self._practice_shift = np.asarray(z)
+        #: which practices a share s of GP support reaches: those with u < s
+        self._practice_u = self.streams["setup/gp_support"].uniform(
+            np.arange(pc.count, dtype=np.int64), 0)
 
     def _build_population(self) -> None:
         pcfg = self.cfg.population

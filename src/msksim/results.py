@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 GROUPS = ("service", "provider", "procedure", "route", "condition", "imd_quintile", "state",
-          "reason", "source")
+          "reason", "source", "lever")
 
 
 class Recorder:
@@ -77,6 +77,19 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
 
+#: provider levers in plain words, with units (adaptation.LEVERS)
+LEVER_LABELS = {
+    "follow_up_shift_qaly": ("follow-up policy (+ = more follow-ups)", "QALY-equivalent"),
+    "listing_shift_qaly": ("listing policy (+ = lower bar for surgery)", "QALY-equivalent"),
+    "community_first_qaly": ("community-first routing (+ = higher bar for clinics)",
+                             "QALY-equivalent"),
+    "self_management_share": ("supported self-management", "share of people leaving"),
+    "decision_support_share": ("decision aids", "share of surgical decisions"),
+    "gp_support_share": ("support for GPs", "share of practices"),
+    "theatre_sessions_factor": ("theatre sessions run", "× planned"),
+}
+
+
 def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.DataFrame:
     """The headline figures of one run, per year on average over the contract years.
 
@@ -114,6 +127,12 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
                 _total(weekly, "new_referrals", route=r) * per_year * per_1000)
     add("Referrals", "Returns to the GP without treatment (ping-pong)", "per 1,000 adults a year",
         _total(weekly, "new_returns_to_gp") * per_year * per_1000)
+    add("Referrals", "Appointments missed (did not attend)", "per 1,000 adults a year",
+        _total(weekly, "new_did_not_attend") * per_year * per_1000)
+    add("Referrals", "Given supported self-management", "per 1,000 adults a year",
+        _total(weekly, "new_self_management") * per_year * per_1000)
+    add("Referrals", "Given a decision aid before choosing surgery", "per 1,000 adults a year",
+        _total(weekly, "new_decision_aids") * per_year * per_1000)
     for name, info in services.items():
         if info["kind"] not in ("outpatient", "community", "hub"):
             continue
@@ -157,6 +176,12 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             total_ops += n
             add("Surgery", f"{pr.replace('_', ' ')}", "operations a year", n)
         add("Surgery", "all operations", "operations a year", total_ops)
+        low = _total(weekly, "new_low_value_procedures") * per_year * city
+        add("Surgery", "low-value operations (expected gain below the usual bar to list)",
+            "% of operations", 100 * _ratio(low, total_ops))
+        eligible = _total(weekly, "new_surgery_eligible")
+        add("Surgery", "choosing surgery when offered (first attendances)", "%",
+            100 * _ratio(_total(weekly, "new_listed_eligible"), eligible))
     if "imd_quintile" in weekly:
         for q, label in (("1", "most deprived fifth"), ("5", "least deprived fifth")):
             n_q = _weekly_mean(weekly, "n_adults_imd", weeks, imd_quintile=q)
@@ -216,6 +241,19 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             inc_ * per_year / scale / 1e6)
         add("Providers", f"{info['name']}: margin", "£m a year",
             (inc_ - cost - paid) * per_year / scale / 1e6)
+    if "lever" in weekly:
+        # policies that moved during the contract, where each provider left them
+        levers = weekly[weekly["metric"] == "lever_value"]
+        first, end = levers[levers["week"] == levers["week"].min()], levers[
+            levers["week"] == levers["week"].max()]
+        for key, info in meta.get("providers", {}).items():
+            for lever in LEVER_LABELS:
+                a, b = (_total(first, "lever_value", provider=key, lever=lever),
+                        _total(end, "lever_value", provider=key, lever=lever))
+                if (levers["provider"].eq(key) & levers["lever"].eq(lever)
+                        & levers["value"].ne(a)).any() or a != b:
+                    label, unit = LEVER_LABELS[lever]
+                    add("Provider policies (end)", f"{info['name']}: {label}", unit, b)
     return pd.DataFrame(rows, columns=["section", "measure", "unit", "value"])
 
 

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adaptation import L
 from .conditions import EQ5D_MIN, oxford_score
 from .config import GP_NODE
-from .decisions import logit_choice, net_value, option_uniforms
+from .decisions import (
+    choice_probabilities,
+    inclusive_value,
+    logit_choice,
+    net_value,
+    option_uniforms,
+    shift_gradient,
+)
 from .pathway import GP_INDEX, THEATRE
 from .population import NEVER, State
 from .theatres import book_sessions
 from .timeline import WEEKS_PER_YEAR
+
+#: assumption: years over which supported self-management's health gain counts in decisions
+SELF_MANAGEMENT_YEARS = 0.5
 
 
 class ServicesMixin:
@@ -124,9 +135,60 @@ class ServicesMixin:
         if contact:
             self.pop.contacts[slots] += 1
 
-    def _see_first(self, s: int, w: int, activity: str, imaging: bool = True) -> np.ndarray:
+    def _did_not_attend(self, booked: np.ndarray, s: int, w: int,
+                        rebook_weeks: int | None = None) -> np.ndarray:
+        """Some booked attendances are missed: the slot is lost and nothing is billed. A missed
+        first appointment sends some people back to their GP (a 'ping-pong' return) and leaves
+        the rest at the front of the list; a missed follow-up is rebooked. Who attended."""
+        pc = self.cfg.behaviour.patients
+        first = rebook_weeks is None
+        u = self.streams["patient/did_not_attend"].uniform(booked, w, draw=0 if first else 1)
+        missed = booked[u < pc.did_not_attend_rate]
+        name = self.pathway.names[s]
+        self.recorder.add("new_did_not_attend", len(missed), service=name)
+        if first:
+            back = missed[self.streams["patient/dna_discharge"].uniform(missed, w)
+                          < pc.discharge_after_missed_first]
+            self.recorder.add("new_returns_to_gp", len(back), service=name,
+                              reason="did_not_attend")
+            self._to_self_care(back, w)
+        else:
+            self.pop.next_week[missed] = w + rebook_weeks
+        return booked[u >= pc.did_not_attend_rate]
+
+    def _discharge(self, slots: np.ndarray, s: int, w: int) -> None:
+        """Back to self-care from service s. Its provider gives a share supported
+        self-management (activation up, a small health gain), and learns what that is worth:
+        the gain, less its cost, plus the GP consultations (and what follows them) it saves."""
+        if len(slots) == 0:
+            return
+        p, pc, a = self.pop, self.cfg.behaviour.patients, self.cfg.behaviour.adaptation
+        i = int(self._svc_provider[s])
+        share = self.levers[i, L["self_management_share"]]
+        supported = slots[self.streams["patient/self_management"].uniform(slots, w) < share]
+        if len(supported):
+            p.activation[supported] = np.minimum(
+                p.activation[supported] + pc.self_management_activation_gain, 1.0)
+            p.eq5d[supported] = np.minimum(p.eq5d[supported] + pc.self_management_eq5d_gain,
+                                           p.eq5d_norm[supported])
+            self._lever_cost[i] += len(supported) * pc.self_management_cost_gbp
+            self.recorder.add("new_self_management", len(supported),
+                              provider=self.provider_keys[i])
+        rate = self.cond.reconsult_per_year[p.condition[slots]]
+        fewer = rate * (1.0 - np.exp(-pc.activation_reconsult_effect
+                                     * pc.self_management_activation_gain))
+        per_person = (a.w_benefit * pc.self_management_eq5d_gain * SELF_MANAGEMENT_YEARS
+                      + a.w_money_qaly_per_gbp * (-pc.self_management_cost_gbp
+                                                  - fewer * self._margin_per_consult[i]))
+        self._evidence(i, "self_management_share", float(per_person.sum()))
+        self._to_self_care(slots, w)
+
+    def _see_first(self, s: int, w: int, activity: str, imaging: bool = True,
+                   did_not_attend: bool = False) -> np.ndarray:
         """First attendances at service s up to capacity, counted and billed; who was seen."""
         first = self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
+        if did_not_attend:
+            first = self._did_not_attend(first, s, w)
         self._activity(first, s, activity)
         if imaging:  # X-ray or MRI requested at a first assessment
             share = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
@@ -147,14 +209,14 @@ class ServicesMixin:
                                    "back_to_gp", stay)
         back = seen[choice == 0]
         self.recorder.add("new_returns_to_gp", len(back), service=name)
-        self._to_self_care(back, w)
+        self._discharge(back, s, w)
         for j, t in enumerate(succ, start=1):
             self._enqueue(seen[choice == j], t, w, s)
 
     def _community(self, s: int, w: int) -> None:
         p, name = self.pop, self.pathway.names[s]
         scfg = self.cfg.services[name]
-        first = self._see_first(s, w, "community_first")
+        first = self._see_first(s, w, "community_first", did_not_attend=True)
         n = np.maximum(1, np.round(scfg.contacts_per_course_mean * self.streams[
             "community/course"].exponential(first, w, 1.0)))
         p.contacts_left[first] = np.minimum(n, 50) - 1
@@ -162,6 +224,7 @@ class ServicesMixin:
         p.clock_start_week[first] = NEVER
         p.next_week[first] = w + scfg.contact_interval_weeks
         fu = self._admit(s, State.IN_CARE, "next_week", "follow_up", w, due_only=True)
+        fu = self._did_not_attend(fu, s, w, scfg.contact_interval_weeks)
         self._activity(fu, s, "community_contact")
         self.recorder.add("new_follow_up_attendances", len(fu), service=name)
         p.contacts_left[fu] -= 1
@@ -180,14 +243,14 @@ class ServicesMixin:
         choice, succ = self._route(done, self.pathway.provider[s], name, "community_discharge", w,
                                    "discharge", np.zeros(len(done)))
         self.recorder.add("new_discharges", int((choice == 0).sum()), service=name)
-        self._to_self_care(done[choice == 0], w)
+        self._discharge(done[choice == 0], s, w)
         for j, t in enumerate(succ, start=1):
             self._enqueue(done[choice == j], t, w, s)
 
     def _outpatients(self, s: int, w: int) -> None:
         p, name = self.pop, self.pathway.names[s]
         spec = self.pathway.specialty[s]
-        first = self._see_first(s, w, f"first:{spec}")
+        first = self._see_first(s, w, f"first:{spec}", did_not_attend=True)
         self.recorder.add_by("new_first_attendances_by_source", p.referral_source[first] + 2,
                              self._source_labels, "source", service=name)
         p.follow_ups[first] = 0
@@ -197,6 +260,7 @@ class ServicesMixin:
                                             < self.cond.biologic_share[p.condition[bio]])]
         p.on_biologic[starts] = True
         fu = self._admit(s, State.IN_CARE, "next_week", "follow_up", w, due_only=True)
+        fu = self._did_not_attend(fu, s, w, self.cfg.services[name].follow_up_interval_weeks)
         self._activity(fu, s, f"follow_up:{spec}")
         self.recorder.add("new_follow_up_attendances", len(fu), service=name)
         p.follow_ups[fu] += 1
@@ -205,10 +269,17 @@ class ServicesMixin:
                 self._outpatient_outcome(seen, s, w, is_first)
 
     def _outpatient_outcome(self, seen: np.ndarray, s: int, w: int, is_first: bool) -> None:
-        """At an attendance: discharge, follow up, or list for surgery (net-value rule)."""
+        """At an attendance: discharge, follow up, or list for surgery (net-value rule).
+
+        The clinician weighs each option within the provider's policy (its follow-up and
+        listing levers); patients given a decision aid weigh an operation's expected gain as
+        it is, the others with some optimism. The provider learns how its follow-up, listing
+        and decision-aid levers would pay from these same decisions.
+        """
         p, beh, name = self.pop, self.cfg.behaviour, self.pathway.names[s]
-        dcfg = beh.outpatient_outcome
+        dcfg, pc = beh.outpatient_outcome, beh.patients
         decider = self.pathway.provider[s]
+        i = int(self._svc_provider[s])
         spec = self.pathway.specialty[s]
         c = p.condition[seen]
         theatres = [t for t in self.pathway.successors(name) if self.pathway.kind[t] == THEATRE]
@@ -217,6 +288,7 @@ class ServicesMixin:
         k = len(seen)
         benefit = np.zeros((k, 3))
         margin = np.zeros((k, 3))
+        policy = np.zeros((k, 3))
         # the value of seeing someone again falls with each follow-up already given
         fu_value = (beh.follow_up_benefit_qaly
                     * beh.follow_up_benefit_decay ** p.follow_ups[seen].astype(np.float64))
@@ -224,35 +296,56 @@ class ServicesMixin:
         overdue = beh.wait_disutility_qaly_per_week * min(self._backlog_weeks["follow_up"][s],
                                                           104.0)
         benefit[:, 1] = fu_value + self.cond.follow_up_floor[c] - overdue
-        margin[:, 1] = self.rule.unit_margin_gbp(decider, decider,
-                                                 self._act_index[f"follow_up:{spec}"])
+        margin[:, 1] = self._crules["follow_up"].unit_margin_gbp(
+            decider, decider, self._act_index[f"follow_up:{spec}"])
+        policy[:, 1] = self.levers[i, L["follow_up_shift_qaly"]]
+        informed = np.zeros(k, dtype=bool)
+        surgical = np.zeros(k, dtype=bool)
+        gain = np.full(k, -np.inf)
         if theatre >= 0:
-            gain = self._surgical_benefit(seen)
+            gain = self._surgical_benefit(seen)  # expected QALYs less the offer threshold
+            surgical = np.isfinite(gain)
+            pr = np.maximum(self.cond.procedure[c], 0)
+            threshold = self.proc.offer_threshold_qaly[pr]
             wait = beh.wait_disutility_qaly_per_week * self._expected_theatre_wait_weeks(theatre)
-            benefit[:, 2] = np.where(np.isfinite(gain), gain * p.surgery_preference[seen] - wait,
+            share = self.levers[i, L["decision_support_share"]]
+            informed = surgical & (self.streams["patient/decision_aid"].uniform(seen, 0) < share)
+            opt = pc.uninformed_surgery_optimism
+            with np.errstate(invalid="ignore"):
+                as_informed = ((gain + threshold) / opt - threshold) * p.surgery_preference[seen]
+                as_is = gain * p.surgery_preference[seen]
+            benefit[:, 2] = np.where(surgical, np.where(informed, as_informed, as_is) - wait,
                                      -np.inf)
-            proc = self.cond.procedure[c]
-            pr = np.maximum(proc, 0)
-            unit = np.array([self.rule.unit_margin_gbp(decider, self.pathway.provider[theatre],
-                                                       self._act_index[f"procedure:{n}"])
-                             for n in self.proc.names])
-            eq_gain = np.maximum(self.proc.post_eq5d_mean[pr] - p.eq5d[seen], 0.0)
-            joint = self.cond.joint[c]
-            ox_gain = (oxford_score(self.proc.post_eq5d_mean[pr], joint, 0.0)
-                       - oxford_score(p.eq5d[seen], joint, 0.0))
-            margin[:, 2] = (unit[pr]
-                            + self.rule.outcome_value_gbp(decider, "eq5d_gain", eq_gain)
-                            + np.where(joint == 0, self.rule.outcome_value_gbp(
-                                decider, "oxford_hip_gain", ox_gain), 0.0)
-                            + np.where(joint == 1, self.rule.outcome_value_gbp(
-                                decider, "oxford_knee_gain", ox_gain), 0.0))
+            margin[:, 2] = self._listing_margin(seen, decider, theatre)
+            policy[:, 2] = (self.levers[i, L["listing_shift_qaly"]]
+                            - self._cream_skimming(seen, decider))
         else:
             benefit[:, 2] = -np.inf
         friction = np.array([dcfg.friction_qaly.get(o, 0.0)
                              for o in ("discharge", "follow_up", "list")])[None, :]
         value = net_value(benefit, margin, friction, beh.w_benefit, beh.w_money_qaly_per_gbp)
+        value += policy
         u = option_uniforms(self.streams["decide/outpatient_outcome"], seen, w, 3)
         choice = logit_choice(value, u, dcfg.logit_scale_qaly)
+        # what the organisation learns, valuing its patients' gains as they are seen in clinic
+        # (and, for decision aids, as informed patients see them)
+        friction_k = np.broadcast_to(friction, benefit.shape)
+        org = self._org_value(benefit, friction_k, margin)
+        scale = dcfg.logit_scale_qaly
+        self._evidence(i, "follow_up_shift_qaly", shift_gradient(value, org, scale, [1]))
+        if theatre >= 0:
+            self._evidence(i, "listing_shift_qaly", shift_gradient(value, org, scale, [2]))
+            informed_benefit = benefit.copy()
+            informed_benefit[:, 2] = np.where(surgical, as_informed - wait, -np.inf)
+            self._learn_decision_support(seen, i, value, benefit, as_informed - wait,
+                                         self._org_value(informed_benefit, friction_k, margin),
+                                         surgical, informed, is_first, scale)
+        # first attendances a surgeon would offer an operation to on benefit alone (how
+        # decision aids change the choice of surgery is read from these)
+        eligible = surgical & (gain > 0) & is_first
+        self.recorder.add("new_surgery_eligible", int(eligible.sum()), service=name)
+        self.recorder.add("new_listed_eligible", int((eligible & (choice == 2)).sum()),
+                          service=name)
         out = seen[choice == 0]
         if is_first:
             self.recorder.add("new_discharged_at_first", len(out), service=name)
@@ -270,6 +363,87 @@ class ServicesMixin:
                                  self._source_labels, "source", service=name)
             self._enqueue(listed, theatre, w, s)
 
+    def _listing_margin(self, seen: np.ndarray, decider: str, theatre: int) -> np.ndarray:
+        """The decider's margin from listing each person: the operation under the listing
+        channel's rule, plus what their expected gain would earn on the outcome measures."""
+        p, rule = self.pop, self._crules["listing"]
+        c = p.condition[seen]
+        pr = np.maximum(self.cond.procedure[c], 0)
+        unit = np.array([rule.unit_margin_gbp(decider, self.pathway.provider[theatre],
+                                              self._act_index[f"procedure:{n}"])
+                         for n in self.proc.names])
+        eq_gain = np.maximum(self.proc.post_eq5d_mean[pr] - p.eq5d[seen], 0.0)
+        joint = self.cond.joint[c]
+        ox_gain = (oxford_score(self.proc.post_eq5d_mean[pr], joint, 0.0)
+                   - oxford_score(p.eq5d[seen], joint, 0.0))
+        return (unit[pr] + rule.outcome_value_gbp(decider, "eq5d_gain", eq_gain)
+                + np.where(joint == 0, rule.outcome_value_gbp(decider, "oxford_hip_gain",
+                                                              ox_gain), 0.0)
+                + np.where(joint == 1, rule.outcome_value_gbp(decider, "oxford_knee_gain",
+                                                              ox_gain), 0.0))
+
+    def _cream_skimming(self, seen: np.ndarray, decider: str) -> np.ndarray:
+        """Gaming (off by default): a provider paid on outcomes holds back people whose
+        expected gain falls short of the measure's current mean, in proportion to the shortfall."""
+        strength = self.cfg.behaviour.gaming.cream_skimming_qaly
+        out = np.zeros(len(seen))
+        if strength <= 0:
+            return out
+        p, rule = self.pop, self._crules["listing"]
+        c = p.condition[seen]
+        pr = np.maximum(self.cond.procedure[c], 0)
+        joint = self.cond.joint[c]
+        for measure, sel in (("oxford_hip_gain", joint == 0), ("oxford_knee_gain", joint == 1),
+                             ("eq5d_gain", joint < 0)):
+            mean = rule.outcome_baseline.get(measure, (np.nan, 0))[0]
+            if not sel.any() or not np.isfinite(mean) or mean <= 0 or not np.any(
+                    rule.outcome_value_gbp(decider, measure, np.array([mean + 1.0]))):
+                continue  # not paid on this measure, or nothing to compare with
+            if measure == "eq5d_gain":
+                expected = self.proc.post_eq5d_mean[pr[sel]] - p.eq5d[seen[sel]]
+            else:
+                expected = (oxford_score(self.proc.post_eq5d_mean[pr[sel]], joint[sel], 0.0)
+                            - oxford_score(p.eq5d[seen[sel]], joint[sel], 0.0))
+            out[sel] = strength * np.clip((mean - expected) / mean, 0.0, None)
+        return out
+
+    def _learn_decision_support(self, seen: np.ndarray, i: int, value: np.ndarray,
+                                benefit: np.ndarray, informed_value: np.ndarray,
+                                org: np.ndarray, surgical: np.ndarray, informed: np.ndarray,
+                                is_first: bool, scale: float) -> None:
+        """What one more decision aid is worth to provider i, per eligible patient: the
+        expected worth of an informed patient's choice less an uninformed one's, both judged
+        as informed patients would judge them plus the organisation's own interests (margin),
+        less the aid's cost (paid once, at the first attendance)."""
+        pc, a = self.cfg.behaviour.patients, self.cfg.behaviour.adaptation
+        rows = np.flatnonzero(surgical)
+        if len(rows) == 0:
+            return
+        w_b = self.cfg.behaviour.w_benefit
+        v_inf = value[rows].copy()
+        v_inf[:, 2] += w_b * (informed_value[rows] - benefit[rows, 2])  # everyone informed
+        raw = (self._surgical_benefit(seen[rows])
+               + self.proc.offer_threshold_qaly[np.maximum(
+                   self.cond.procedure[self.pop.condition[seen[rows]]], 0)])
+        v_un = v_inf.copy()
+        v_un[:, 2] += (w_b * (raw - raw / pc.uninformed_surgery_optimism)
+                       * self.pop.surgery_preference[seen[rows]])
+        with np.errstate(invalid="ignore"):
+            wedge = np.where(np.isfinite(org[rows]), org[rows] - v_inf, 0.0)
+            regret = np.where(np.isfinite(v_un), v_inf - v_un, 0.0)
+        p_inf = choice_probabilities(v_inf, scale)
+        p_un = choice_probabilities(v_un, scale)
+        worth_inf = inclusive_value(v_inf, scale) + (p_inf * wedge).sum(axis=1)
+        worth_un = (inclusive_value(v_un, scale) + (p_un * (regret + wedge)).sum(axis=1))
+        cost = 0.0
+        if is_first:
+            cost = len(rows) * pc.decision_aid_cost_gbp
+            self._lever_cost[i] += int(informed.sum()) * pc.decision_aid_cost_gbp
+            self.recorder.add("new_decision_aids", int(informed.sum()),
+                              provider=self.provider_keys[i])
+        self._evidence(i, "decision_support_share",
+                       float((worth_inf - worth_un).sum()) - a.w_money_qaly_per_gbp * cost)
+
     def _theatre(self, s: int, w: int) -> None:
         p, name = self.pop, self.pathway.names[s]
         scfg = self.cfg.services[name]
@@ -277,7 +451,9 @@ class ServicesMixin:
         q = self._queue(s, State.WAITING_SURGERY, "queue_entry_week")
         ready = q[p.queue_entry_week[q] < w]  # listed this week: operated next week at the earliest
         use = self.proc.session_share[self.cond.procedure[p.condition[ready]]]
-        cases = ready[book_sessions(use, int(sessions))]
+        booked = book_sessions(use, int(sessions))
+        cases = ready[booked]
+        self._learn_sessions(s, ready[~booked], float(use.sum()) >= sessions)
         cancel = (self.streams["theatre/cancel"].uniform(cases, w)
                   < scfg.on_the_day_cancellation_rate)
         done = cases[~cancel]
@@ -298,6 +474,9 @@ class ServicesMixin:
             self._operations_by_measure["eq5d_gain"] += len(done)
             self._operations_by_measure["oxford_hip_gain"] += int((joint == 0).sum())
             self._operations_by_measure["oxford_knee_gain"] += int((joint == 1).sum())
+        low = self._surgical_benefit(done) < 0  # below the gain surgeons would list for
+        self.recorder.add_by("new_low_value_procedures", pr_done[low], self.proc.names,
+                             "procedure", service=name)
         rtt = w - p.clock_start_week[done]
         self.recorder.add("sum_admitted_rtt_weeks", float(rtt.sum()), service=name)
         for j, n in enumerate(self.proc.names):
@@ -316,6 +495,34 @@ class ServicesMixin:
         p.next_week[done] = w + self.proc.recovery_weeks[pr_done]
         p.clock_start_week[done] = NEVER
         p.queue_entry_week[done] = NEVER
+
+    def _learn_sessions(self, s: int, unbooked: np.ndarray, full: bool) -> None:
+        """What one more planned session a week is worth to the theatre's owner: when its
+        sessions are full, the next cases on the list done sooner (their margin, and the health
+        they gain by not waiting the list's length), less the session's cost."""
+        i = int(self._svc_provider[s])
+        a = self.cfg.behaviour.adaptation
+        base = self._base_sessions[s]
+        cost = self.cfg.services[self.pathway.names[s]].session_cost_gbp * self.cfg.run.scale
+        self._lever_cost[i] += (self._capacity["sessions"][s] - base) * cost
+        if base <= 0:
+            return
+        value = -a.w_money_qaly_per_gbp * cost
+        nxt = unbooked[:4]
+        if full and len(nxt):
+            p = self.pop
+            pr = self.cond.procedure[p.condition[nxt]]
+            cases = 1.0 / self.proc.session_share[pr]
+            rule = self._crules["capacity"]
+            owner = self.pathway.provider[s]
+            margin = np.array([rule.unit_margin_gbp(owner, owner,
+                                                    self._act_index[f"procedure:{n}"])
+                               for n in self.proc.names])[pr]
+            sooner_qaly = ((self.proc.post_eq5d_mean[pr] - p.eq5d[nxt]).clip(0)
+                           * self._expected_theatre_wait_weeks(s) / WEEKS_PER_YEAR)
+            value += float(np.mean(cases * (a.w_money_qaly_per_gbp * margin
+                                            + a.w_benefit * sooner_qaly)))
+        self._evidence(i, "theatre_sessions_factor", base * value)
 
     def _biologics(self, act: np.ndarray) -> None:
         on = act[self.pop.on_biologic[act]]

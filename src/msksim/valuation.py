@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import SPECIALTIES
-from .decisions import logit_choice, net_value, option_uniforms
+from .adaptation import L
+from .config import GP_NODE, SPECIALTIES
+from .decisions import (
+    choice_probabilities,
+    logit_choice,
+    net_value,
+    option_uniforms,
+    shift_gradient,
+)
 from .pathway import COMMUNITY, HUB, KINDS, OUTPATIENT, THEATRE
 from .population import State
-from .timeline import EXPECTED_FOLLOW_UPS_PER_FIRST
+from .timeline import EXPECTED_FOLLOW_UPS_PER_FIRST, WEEKS_PER_YEAR
 
 
 class ValuationMixin:
@@ -75,7 +82,7 @@ class ValuationMixin:
         """The decider's margin from one referral to service s under the active rule."""
         performer = self.pathway.provider[s]
         kind = self.pathway.kind[s]
-        r = self.rule
+        r = self._crules["triage"]
         if kind == OUTPATIENT:
             spec = self.pathway.specialty[s]
             return (r.unit_margin_gbp(decider, performer, self._act_index[f"first:{spec}"])
@@ -94,6 +101,10 @@ class ValuationMixin:
         """Choose for each person: stay (option 0) or one of `node`'s successors.
 
         Returns (choice, successor indices) where choice 0 = stay, j = successors[j - 1].
+        A provider deciding applies its community-first policy (a higher bar for specialist
+        clinics); GPs deciding feel their practice's referral habit (`shift`, in logit-scale
+        units) and, in practices a provider supports, a higher bar for hub and specialist
+        referrals. Each provider learns from these decisions how its levers would pay.
         """
         beh = self.cfg.behaviour
         dcfg = getattr(beh, decision)
@@ -104,10 +115,11 @@ class ValuationMixin:
         friction = np.zeros((k, len(succ) + 1))
         benefit[:, 0] = stay_benefit
         friction[:, 0] = dcfg.friction_qaly.get(stay_label, 0.0)
+        kinds = np.array([-1] + [self.pathway.kind[s] for s in succ])
         for j, s in enumerate(succ, start=1):
             name = self.pathway.names[s]
             benefit[:, j] = self._service_benefit(slots, s, dcfg.surgical_benefit_share)
-            margin[:, j] = self._referral_margin(decider, s)
+            margin[:, j] = self._referral_margin(decider, s) if decider != GP_NODE else 0.0
             fr = dcfg.friction_qaly.get(name, dcfg.friction_qaly.get(KINDS[self.pathway.kind[s]],
                                                                       0.0))
             scfg = self.cfg.services[name]
@@ -115,6 +127,55 @@ class ValuationMixin:
                               + beh.wait_disutility_qaly_per_week * self._expected_wait_weeks(s))
             if shift is not None:
                 friction[:, j] -= shift * dcfg.logit_scale_qaly
-        value = net_value(benefit, margin, friction, beh.w_benefit, beh.w_money_qaly_per_gbp)
+        specialist = np.flatnonzero(kinds == OUTPATIENT)
+        policy = np.zeros_like(friction)
+        if decider in self.providers:
+            policy[:, specialist] = self.lever(decider, "community_first_qaly")
+        elif decider == GP_NODE:
+            support = min(1.0, float(self.levers[:, L["gp_support_share"]].sum()))
+            supported = self._practice_u[self.pop.practice[slots]] < support
+            gated = np.flatnonzero((kinds == OUTPATIENT) | (kinds == HUB))
+            policy[np.ix_(supported, gated)] = beh.gp_support.friction_qaly
+        value = net_value(benefit, margin, friction + policy, beh.w_benefit,
+                          beh.w_money_qaly_per_gbp)
+        self._learn_from_route(slots, decider, succ, kinds, value, benefit, friction, margin,
+                               dcfg.logit_scale_qaly)
         u = option_uniforms(self.streams[f"decide/{decision}"], slots, w, value.shape[1])
         return logit_choice(value, u, dcfg.logit_scale_qaly), np.asarray(succ, dtype=np.int64)
+
+    def _org_value(self, benefit: np.ndarray, friction: np.ndarray,
+                   margin: np.ndarray) -> np.ndarray:
+        """An organisation's view of options: its patients' gain and its own margin."""
+        a = self.cfg.behaviour.adaptation
+        return net_value(benefit, margin, friction, a.w_benefit, a.w_money_qaly_per_gbp)
+
+    def _learn_from_route(self, slots: np.ndarray, decider: str, succ: list[int],
+                          kinds: np.ndarray, value: np.ndarray, benefit: np.ndarray,
+                          friction: np.ndarray, margin: np.ndarray, scale: float) -> None:
+        """Evidence for the routing levers: community-first (the decider's own) and GP
+        support (every provider's, from GP decisions), and what a GP consultation is worth to
+        each provider (for its self-management lever)."""
+        if len(slots) == 0:
+            return
+        specialist = np.flatnonzero(kinds == OUTPATIENT)
+        if decider in self.providers:
+            org = self._org_value(benefit, friction, margin)
+            self._evidence(decider, "community_first_qaly",
+                           -shift_gradient(value, org, scale, specialist))
+            return
+        if decider != GP_NODE:
+            return
+        gs = self.cfg.behaviour.gp_support
+        gated = np.flatnonzero((kinds == OUTPATIENT) | (kinds == HUB))
+        p_choice = choice_probabilities(value, scale)
+        a = self.cfg.behaviour.adaptation
+        weekly_cost = (gs.cost_gbp_per_practice_per_year * len(self.practices)
+                       * self.cfg.run.scale / WEEKS_PER_YEAR)
+        for i, key in enumerate(self.provider_keys):
+            m = np.zeros_like(margin)
+            for j, s in enumerate(succ, start=1):
+                m[:, j] = self._referral_margin(key, s)
+            org = self._org_value(benefit, friction, m)
+            g = -gs.friction_qaly * shift_gradient(value, org, scale, gated)
+            self._evidence(i, "gp_support_share", g - a.w_money_qaly_per_gbp * weekly_cost)
+            self._margin_per_consult[i] = float((p_choice * m).sum(axis=1).mean())

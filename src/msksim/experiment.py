@@ -1,0 +1,510 @@
+"""Experiments: named scenarios, each a contract and an overlay, run over paired replications.
+
+An experiment file (YAML, see `experiments/README.md`) names a base city, overlays shared by
+every scenario, the scenarios and the baseline they are compared with. Every scenario runs with
+the same seeds (run.seed, run.seed + 1, ...), so the same people fall ill in the same weeks in
+each, and differences are paired replication by replication. Everything is validated before any
+run, so a typo costs a second, not an hour.
+
+Outputs: one row per (scenario, headline figure) with its mean and 95% t-interval over
+replications; one row per (scenario, headline figure) with the paired difference from the
+baseline and its 95% t-interval; the per-run figures; and a meta.json with provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from scipy import stats
+
+from .config import (
+    CONTRACT_RULES,
+    NAME_PATTERN,
+    CityConfig,
+    ConfigError,
+    check_rule_available,
+    load_config,
+    read_yaml,
+)
+from .io import _atomic_write, provenance, write_json, write_parquet
+
+KEYS = ["section", "measure", "unit"]
+Overlay = dict[str, Any] | str
+Progress = Callable[[int, int], None]
+
+
+# ----------------------------------------------------------------------------------------------
+# the file format
+# ----------------------------------------------------------------------------------------------
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class RunOverrides(_Closed):
+    """Run settings applied to every scenario (each optional)."""
+
+    seed: StrictInt | None = Field(None, ge=0, le=2**63 - 1)
+    years: StrictInt | None = Field(None, ge=1, le=50)
+    warmup_weeks: StrictInt | None = Field(None, ge=0, le=520)
+    scale: float | None = Field(None, gt=0.0, le=10.0)
+
+
+class Scenario(_Closed):
+    contract: str
+    description: str = ""
+    overlay: Overlay | list[Overlay] | None = None
+
+    def overlays(self) -> list[Overlay]:
+        if self.overlay is None:
+            return []
+        return list(self.overlay) if isinstance(self.overlay, list) else [self.overlay]
+
+
+class Experiment(_Closed):
+    name: str
+    question: str
+    base: str | None = None
+    overlays: list[Overlay] = []
+    replications: StrictInt = Field(3, ge=1, le=1000)
+    baseline: str
+    run: RunOverrides = RunOverrides()
+    scenarios: dict[str, Scenario] = Field(min_length=1)
+
+
+_FIELDS = {"": Experiment, "run": RunOverrides, "scenario": Scenario}
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line for the first problem: the field, the value and what is allowed."""
+    err = exc.errors(include_url=False)[0]
+    loc = [str(x) for x in err["loc"]]
+    # a union's member names ("str", "list[...]") are not part of the field's path
+    loc = [x for x in loc if "[" not in x and x not in ("str", "dict", "list")]
+    field = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        model = (_FIELDS["scenario"] if loc[0] == "scenarios" and len(loc) == 3
+                 else _FIELDS.get(loc[0] if len(loc) == 2 else "", Experiment))
+        return f"{field}: unknown setting; allowed: {sorted(model.model_fields)}"
+    if err["type"] == "missing":
+        return f"{field}: required setting is missing"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{field}: {shown} is not allowed ({err['msg']})"
+
+
+def parse_experiment(data: dict, where: str = "experiment") -> Experiment:
+    """Validate a mapping into an Experiment (the format only; `load_experiment` does the rest)."""
+    try:
+        spec = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+    for name, sc in spec.scenarios.items():
+        if not NAME_PATTERN.match(name):
+            raise ConfigError(f"{where}: scenarios.{name}: a name must be lower-case letters, "
+                              f"digits and underscores, starting with a letter")
+        if sc.contract not in CONTRACT_RULES:
+            raise ConfigError(f"{where}: scenarios.{name}.contract: {sc.contract!r} is not a "
+                              f"payment rule; allowed: {list(CONTRACT_RULES)}")
+    if spec.baseline not in spec.scenarios:
+        raise ConfigError(f"{where}: baseline: {spec.baseline!r} is not a scenario; allowed: "
+                          f"{list(spec.scenarios)}")
+    return spec
+
+
+@dataclass
+class LoadedExperiment:
+    """An experiment with every scenario's config resolved and checked."""
+
+    path: Path
+    text: str
+    spec: Experiment
+    configs: dict[str, CityConfig]  # scenario -> its config (seed = the base seed)
+    replications: int
+
+    @property
+    def seeds(self) -> list[int]:
+        base = self.configs[self.spec.baseline].run.seed
+        return [base + r for r in range(self.replications)]
+
+
+def _resolve(item: Overlay, folder: Path) -> Overlay:
+    """A path in an experiment file is relative to that file; a mapping is used as it is."""
+    if isinstance(item, str):
+        p = Path(item)
+        return str(p if p.is_absolute() else folder / p)
+    return item
+
+
+def load_experiment(path: str | Path, replications: int | None = None,
+                    scale: float | None = None) -> LoadedExperiment:
+    """Read an experiment file and build and check every scenario's config, running nothing."""
+    from .contracts import RULES
+    from .pathway import build_pathway
+
+    path = Path(path)
+    data = read_yaml(path)
+    where = path.name
+    spec = parse_experiment(data, where)
+    if replications is not None and replications < 1:
+        raise ConfigError(f"--replications: {replications} is not allowed; use 1 or more")
+    if scale is not None and not 0.0 < scale <= 10.0:
+        raise ConfigError(f"--scale: {scale} is not allowed; use a fraction above 0 (at most 10)")
+    folder = path.parent
+    base = _resolve(spec.base, folder) if spec.base is not None else None
+    shared = [_resolve(o, folder) for o in spec.overlays]
+    run = spec.run.model_dump(exclude_none=True)
+    configs: dict[str, CityConfig] = {}
+    for name, sc in spec.scenarios.items():
+        # order: shared overlays, the experiment's run settings, the scenario's own overlay
+        # (so a scenario can differ from the rest), then the command line's --scale
+        overlays = [*shared, *([{"run": run}] if run else []),
+                    *(_resolve(o, folder) for o in sc.overlays()),
+                    *([{"run": {"scale": scale}}] if scale is not None else [])]
+        try:
+            cfg = load_config(base, overlays=overlays)
+            build_pathway(cfg)
+            check_rule_available(cfg, sc.contract)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: scenarios.{name}: {exc}") from None
+        if sc.contract not in RULES:
+            raise ConfigError(f"{where}: scenarios.{name}.contract: {sc.contract!r} is not "
+                              f"built into the model yet; available: {sorted(RULES)}")
+        configs[name] = cfg
+    seed = configs[spec.baseline].run.seed
+    for name, cfg in configs.items():
+        if cfg.run.seed != seed:  # paired differences need the same people in every scenario
+            raise ConfigError(f"{where}: scenarios.{name}.overlay: run.seed {cfg.run.seed} "
+                              f"differs from the baseline's {seed}; every scenario must use the "
+                              f"same seeds (set run.seed at the top of the experiment)")
+    return LoadedExperiment(path=path, text=path.read_text(encoding="utf-8"), spec=spec,
+                            configs=configs,
+                            replications=replications or spec.replications)
+
+
+# ----------------------------------------------------------------------------------------------
+# running
+# ----------------------------------------------------------------------------------------------
+def _run_job(job: tuple[str, int, CityConfig, str]) -> tuple[str, int, pd.DataFrame, dict]:
+    """One scenario × replication; module-level so a worker process can run it."""
+    from .run import run_once
+
+    scenario, r, cfg, contract = job
+    t0 = time.perf_counter()
+    result = run_once(cfg, contract)
+    info = {"seed": result.meta["seed"], "wall_seconds": round(time.perf_counter() - t0, 2),
+            "year_results": result.year_results}
+    return scenario, r, result.summary(), info
+
+
+def _t_interval(values: pd.Series) -> tuple[int, float, float, float, float]:
+    """n, mean, sd, and the 95% t-interval of the mean (NaN where it cannot be computed)."""
+    v = values.to_numpy(dtype=np.float64)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if n == 1:
+        return 1, mean, math.nan, math.nan, math.nan
+    sd = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return n, mean, sd, mean - half, mean + half
+
+
+def _row_order(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Each figure once, in first-seen order, sections kept together (as `side_by_side`)."""
+    keys = list(dict.fromkeys(runs[KEYS].itertuples(index=False, name=None)))
+    sections = list(dict.fromkeys(k[0] for k in keys))
+    return sorted(keys, key=lambda k: sections.index(k[0]))  # stable: first-seen within
+
+
+def _intervals(df: pd.DataFrame, col: str) -> dict[tuple, tuple]:
+    """`_t_interval` of `col` for each figure (section, measure, unit) in `df`."""
+    return {key: _t_interval(g[col]) for key, g in df.groupby(KEYS, sort=False)}
+
+
+_EMPTY = (0, math.nan, math.nan, math.nan, math.nan)
+
+
+def summarise_runs(runs: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
+    """Mean and 95% CI of each figure per scenario, over replications."""
+    order = _row_order(runs)
+    rows = []
+    for sc in scenarios:
+        got = _intervals(runs[runs["scenario"] == sc], "value")
+        rows += [(sc, *key, *got.get(key, _EMPTY)) for key in order]
+    return pd.DataFrame(rows, columns=["scenario", *KEYS, "n", "mean", "sd", "ci_low",
+                                       "ci_high"])
+
+
+def paired_differences(runs: pd.DataFrame, scenarios: list[str], baseline: str) -> pd.DataFrame:
+    """Scenario minus baseline, replication by replication (same seed), with a 95% CI."""
+    order = _row_order(runs)
+    base = runs[runs["scenario"] == baseline]
+    base_mean = _intervals(base, "value")
+    rows = []
+    for sc in scenarios:
+        if sc == baseline:
+            continue
+        other = runs[runs["scenario"] == sc]
+        # pair on (figure, replication): the same seed in both
+        pairs = other.merge(base, on=[*KEYS, "replication"], suffixes=("", "_base"))
+        pairs["diff"] = pairs["value"] - pairs["value_base"]
+        got, own = _intervals(pairs, "diff"), _intervals(other, "value")
+        for key in order:
+            n, mean, sd, lo, hi = got.get(key, _EMPTY)
+            rows.append((sc, baseline, *key, n, base_mean.get(key, _EMPTY)[1],
+                         own.get(key, _EMPTY)[1], mean, sd, lo, hi))
+    return pd.DataFrame(rows, columns=["scenario", "baseline", *KEYS, "n", "baseline_mean",
+                                       "scenario_mean", "mean_diff", "sd_diff", "ci_low",
+                                       "ci_high"])
+
+
+@dataclass
+class ExperimentResult:
+    experiment: LoadedExperiment
+    runs: pd.DataFrame  # one row per (scenario, replication, figure)
+    summary: pd.DataFrame  # per scenario: mean and 95% CI
+    differences: pd.DataFrame  # per scenario: paired difference from the baseline, 95% CI
+    meta: dict
+    out_dir: Path | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.experiment.seeds
+
+
+def run_experiment(path: str | Path, out_dir: str | Path | None = None,
+                   replications: int | None = None, scale: float | None = None,
+                   progress: Progress | None = None, workers: int = 1) -> ExperimentResult:
+    """Run every scenario × replication (paired seeds) and summarise; write to `out_dir`.
+
+    Results do not depend on `workers`: each run depends only on its config and seed, and the
+    runs are put back in (scenario, replication) order before anything is computed.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers: {workers} is not allowed; use 1 or more")
+    exp = load_experiment(path, replications=replications, scale=scale)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {str(out)!r} is a file; give a folder for the results")
+    scenarios = list(exp.spec.scenarios)
+    jobs = []
+    for sc in scenarios:
+        cfg = exp.configs[sc]
+        for r, seed in enumerate(exp.seeds):
+            run_cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+            jobs.append((sc, r, run_cfg, exp.spec.scenarios[sc].contract))
+    t0 = time.perf_counter()
+    done: dict[tuple[str, int], tuple[pd.DataFrame, dict]] = {}
+
+    def collect(res: tuple[str, int, pd.DataFrame, dict]) -> None:
+        done[(res[0], res[1])] = (res[2], res[3])
+        if progress is not None:
+            progress(len(done), len(jobs))
+
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            collect(_run_job(job))
+    else:
+        # spawn: a clean interpreter per worker, the same on every platform
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                 mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_job, job) for job in jobs]
+            try:
+                for fut in as_completed(futures):
+                    collect(fut.result())
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    frames = []
+    run_info = []
+    for sc in scenarios:
+        for r in range(len(exp.seeds)):
+            summary, info = done[(sc, r)]
+            frames.append(summary.assign(scenario=sc, replication=r, seed=info["seed"]))
+            run_info.append({"scenario": sc, "replication": r, **info})
+    runs = pd.concat(frames, ignore_index=True)[
+        ["scenario", "replication", "seed", *KEYS, "value"]]
+    meta = {
+        **provenance(),
+        "experiment_file": str(exp.path),
+        "experiment_text": exp.text,
+        "name": exp.spec.name,
+        "question": exp.spec.question,
+        "baseline": exp.spec.baseline,
+        "replications": exp.replications,
+        "seeds": exp.seeds,
+        "workers": workers,
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+        "scenarios": {sc: {"contract": exp.spec.scenarios[sc].contract,
+                           "description": exp.spec.scenarios[sc].description,
+                           "config": exp.configs[sc].model_dump(mode="json")}
+                      for sc in scenarios},
+        "runs": run_info,
+    }
+    result = ExperimentResult(experiment=exp, runs=runs,
+                              summary=summarise_runs(runs, scenarios),
+                              differences=paired_differences(runs, scenarios,
+                                                             exp.spec.baseline),
+                              meta=meta, out_dir=out)
+    if out is not None:
+        write_results(result, out)
+    return result
+
+
+def write_results(result: ExperimentResult, out: Path) -> None:
+    """Parquet and CSV tables, then meta.json last (its presence marks a complete set)."""
+    for name, df in (("summary", result.summary), ("differences", result.differences),
+                     ("runs", result.runs)):
+        write_parquet(df, out / f"{name}.parquet")
+        if name != "runs":
+            _atomic_write(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+    write_json(result.meta, out / "meta.json")
+
+
+# ----------------------------------------------------------------------------------------------
+# reading it
+# ----------------------------------------------------------------------------------------------
+#: the figures shown in the terminal, in this order, where the run produced them
+HEADLINE = (
+    "GP MSK consulters", "Returns to the GP without treatment (ping-pong)", "all operations",
+    "hip replacement", "knee replacement", "Waiting for a first appointment (end)",
+    "Waiting for surgery (end)", "Incomplete RTT pathways within 18 weeks",
+    "EQ-5D gain six months after surgery", "Oxford Hip Score gain (hip replacement)",
+    "Oxford Knee Score gain (knee replacement)", "QALYs lost to MSK conditions",
+    "Commissioner spend", "Spend against the envelope",
+)
+
+
+def _num(x: float) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    ax = abs(x)
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    if ax >= 100:
+        return f"{x:.0f}"
+    if ax >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def _headline(df: pd.DataFrame) -> pd.DataFrame:
+    pick = df[df["measure"].isin(HEADLINE)]
+    return pick if len(pick) else df
+
+
+def format_experiment(result: ExperimentResult) -> str:
+    """The experiment in plain words: each scenario's figures, then what changes vs baseline."""
+    exp, spec = result.experiment, result.experiment.spec
+    cfg = exp.configs[spec.baseline]
+    seeds = exp.seeds
+    seed_words = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    lines = [spec.name, spec.question, "",
+             f"{exp.replications} replication(s) of each scenario ({seed_words}, the same for "
+             f"every scenario), scale {cfg.run.scale}, {cfg.run.years} contract year(s) after "
+             f"a {cfg.run.warmup_weeks}-week warm-up.", "", "Scenarios"]
+    width = max(len(s) for s in spec.scenarios)
+    for name, sc in spec.scenarios.items():
+        mark = " (baseline)" if name == spec.baseline else ""
+        lines.append(f"  {name:<{width}}  {sc.contract}{mark}: {sc.description}".rstrip(": "))
+    lines += ["", "Mean a year over replications [95% confidence interval]"]
+    summ = _headline(result.summary)
+    for key, grp in summ.groupby(KEYS, sort=False):
+        lines.append(f"  {key[1]} ({key[2]})")
+        for row in grp.itertuples(index=False):
+            ci = f" [{_num(row.ci_low)}, {_num(row.ci_high)}]" if row.n > 1 else ""
+            lines.append(f"    {row.scenario:<{width}}  {_num(row.mean)}{ci}")
+    diffs = _headline(result.differences)
+    for sc, grp in diffs.groupby("scenario", sort=False):
+        lines += ["", f"{sc} compared with {spec.baseline} (paired: same seeds; difference "
+                      f"[95% CI])"]
+        for row in grp.itertuples(index=False):
+            if row.n == 0:
+                continue
+            if row.n > 1 and np.isfinite(row.ci_low) and (row.ci_low > 0 or row.ci_high < 0):
+                verdict = "higher" if row.mean_diff > 0 else "lower"
+            elif row.n > 1:
+                verdict = "no clear difference"
+            else:
+                verdict = "one replication: no interval"
+            ci = f" [{_num(row.ci_low)}, {_num(row.ci_high)}]" if row.n > 1 else ""
+            sign = "+" if row.mean_diff > 0 else ""
+            lines.append(f"  {row.measure} ({row.unit}): {sign}{_num(row.mean_diff)}{ci}, "
+                         f"{verdict}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# the command line: `msksim experiment FILE`
+# ----------------------------------------------------------------------------------------------
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `experiment` to the CLI's subcommands (cli.py: `add_parser(sub)` and a handler)."""
+    p = subparsers.add_parser(
+        "experiment", help="run every scenario of an experiment file over paired replications",
+        description="Run each scenario of an experiment file (a contract and an overlay on a "
+                    "base city) with the same seeds, and report each figure's mean and 95% "
+                    "confidence interval and its paired difference from the baseline scenario.")
+    p.add_argument("file", metavar="FILE", help="experiment file (YAML), e.g. "
+                   "experiments/sheffield_options.yaml")
+    p.add_argument("--out", metavar="DIR", help="folder for summary, differences and runs "
+                   "(Parquet and CSV) and meta.json")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="runs at once in separate processes (results do not depend on it)")
+    p.add_argument("--replications", type=int, metavar="R",
+                   help="replications per scenario (default from the file)")
+    p.add_argument("--scale", type=float, metavar="F",
+                   help="fraction of the population to simulate, for every scenario")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or report")
+    p.set_defaults(handler=cmd_experiment)
+    return p
+
+
+class _Bar:
+    """Runs finished, on a terminal only."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled and sys.stderr.isatty(), None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="experiment", unit="run", leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    bar = _Bar(not args.quiet)
+    try:
+        result = run_experiment(args.file, out_dir=args.out, replications=args.replications,
+                                scale=args.scale, progress=bar, workers=args.workers)
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(format_experiment(result))
+        if result.out_dir is not None:
+            print(f"\nResults written to {result.out_dir}/ (summary, differences and runs as "
+                  f"Parquet; summary.csv, differences.csv; meta.json)")
+    return 0
