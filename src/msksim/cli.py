@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--measure", action="append", default=[], metavar="TEXT",
                      help="show figures whose name contains TEXT (repeatable; default: "
                           "operations, follow-ups per first, spend)")
+    from .experiment import add_parser as add_experiment_parser
+
+    add_experiment_parser(sub)
     chk = sub.add_parser("check", help="validate a config and say what is wrong with it")
     chk.add_argument("--config", metavar="FILE")
     chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
@@ -260,8 +263,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .experiment import cmd_experiment
+
     handlers = {"run": cmd_run, "compare": cmd_compare, "explain": cmd_explain,
-                "check": cmd_check, "schema": cmd_schema}
+                "experiment": cmd_experiment, "check": cmd_check, "schema": cmd_schema}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -1,14 +1,27 @@
 """Experiments: named scenarios, each a contract and an overlay, run over paired replications.
 
-An experiment file (YAML, see `experiments/README.md`) names a base city, overlays shared by
-every scenario, the scenarios and the baseline they are compared with. Every scenario runs with
-the same seeds (run.seed, run.seed + 1, ...), so the same people fall ill in the same weeks in
-each, and differences are paired replication by replication. Everything is validated before any
-run, so a typo costs a second, not an hour.
+An experiment file (YAML; examples in experiments/) reads:
 
-Outputs: one row per (scenario, headline figure) with its mean and 95% t-interval over
-replications; one row per (scenario, headline figure) with the paired difference from the
-baseline and its 95% t-interval; the per-run figures; and a meta.json with provenance.
+    name: ...
+    question: one plain-language sentence
+    base: ../configs/sheffield.yaml   # relative to this file; omit for the built-in city
+    overlays: []                      # for every scenario: paths (relative) or inline mappings
+    replications: 3                   # seeds run.seed, run.seed+1, ... for every scenario
+    baseline: keep_pbr                # the scenario the others are compared with
+    run: {scale: 0.25, years: 5, warmup_weeks: 52}   # optional: seed, years, warmup_weeks, scale
+    scenarios:
+      keep_pbr:
+        contract: pbr                 # pbr, cobic, block or blended
+        description: plain words for commissioners
+        overlay: {}                   # optional: a mapping, a path, or a list of them
+
+Every scenario runs with the same seeds, so the same people fall ill in the same weeks in each,
+and differences from the baseline are paired replication by replication. Every scenario's
+config is built and checked before any run, so a typo costs a second, not an hour.
+
+Outputs: per (scenario, headline figure) its mean and 95% t-interval over replications; per
+(scenario, figure) the paired difference from the baseline with its 95% t-interval; the
+per-run figures; and a meta.json with provenance, the experiment file and the seeds.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -27,7 +41,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
-from scipy import stats
 
 from .config import (
     CONTRACT_RULES,
@@ -83,7 +96,13 @@ class Experiment(_Closed):
     scenarios: dict[str, Scenario] = Field(min_length=1)
 
 
-_FIELDS = {"": Experiment, "run": RunOverrides, "scenario": Scenario}
+def _model_at(loc: list[str]) -> type[BaseModel]:
+    """The part of the file format a location points into (for listing its settings)."""
+    if loc[:1] == ["run"]:
+        return RunOverrides
+    if loc[:1] == ["scenarios"] and len(loc) == 3:
+        return Scenario
+    return Experiment
 
 
 def _describe(exc: ValidationError) -> str:
@@ -94,9 +113,8 @@ def _describe(exc: ValidationError) -> str:
     loc = [x for x in loc if "[" not in x and x not in ("str", "dict", "list")]
     field = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        model = (_FIELDS["scenario"] if loc[0] == "scenarios" and len(loc) == 3
-                 else _FIELDS.get(loc[0] if len(loc) == 2 else "", Experiment))
-        return f"{field}: unknown setting; allowed: {sorted(model.model_fields)}"
+        allowed = sorted(_model_at(loc).model_fields)
+        return f"{field}: unknown setting; allowed: {allowed}"
     if err["type"] == "missing":
         return f"{field}: required setting is missing"
     value = err.get("input")
@@ -140,11 +158,14 @@ class LoadedExperiment:
         return [base + r for r in range(self.replications)]
 
 
-def _resolve(item: Overlay, folder: Path) -> Overlay:
+def _resolve(item: Overlay, folder: Path, field: str) -> Overlay:
     """A path in an experiment file is relative to that file; a mapping is used as it is."""
     if isinstance(item, str):
-        p = Path(item)
-        return str(p if p.is_absolute() else folder / p)
+        p = Path(item) if Path(item).is_absolute() else folder / item
+        if not p.is_file():  # name the experiment's field, not just the missing file
+            raise ConfigError(f"{field}: {item!r} is not a file (paths are relative to the "
+                              f"experiment file, {str(folder)!r})")
+        return str(p)
     return item
 
 
@@ -163,15 +184,20 @@ def load_experiment(path: str | Path, replications: int | None = None,
     if scale is not None and not 0.0 < scale <= 10.0:
         raise ConfigError(f"--scale: {scale} is not allowed; use a fraction above 0 (at most 10)")
     folder = path.parent
-    base = _resolve(spec.base, folder) if spec.base is not None else None
-    shared = [_resolve(o, folder) for o in spec.overlays]
+    try:
+        base = _resolve(spec.base, folder, "base") if spec.base is not None else None
+        shared = [_resolve(o, folder, f"overlays.{i}") for i, o in enumerate(spec.overlays)]
+        own = {name: [_resolve(o, folder, f"scenarios.{name}.overlay")
+                      for o in sc.overlays()] for name, sc in spec.scenarios.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     run = spec.run.model_dump(exclude_none=True)
     configs: dict[str, CityConfig] = {}
     for name, sc in spec.scenarios.items():
         # order: shared overlays, the experiment's run settings, the scenario's own overlay
         # (so a scenario can differ from the rest), then the command line's --scale
         overlays = [*shared, *([{"run": run}] if run else []),
-                    *(_resolve(o, folder) for o in sc.overlays()),
+                    *own[name],
                     *([{"run": {"scale": scale}}] if scale is not None else [])]
         try:
             cfg = load_config(base, overlays=overlays)
@@ -219,6 +245,8 @@ def _t_interval(values: pd.Series) -> tuple[int, float, float, float, float]:
     mean = float(v.mean())
     if n == 1:
         return 1, mean, math.nan, math.nan, math.nan
+    from scipy import stats  # here, not at the top: worker processes never need it
+
     sd = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return n, mean, sd, mean - half, mean + half
@@ -320,7 +348,9 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
         for job in jobs:
             collect(_run_job(job))
     else:
-        # spawn: a clean interpreter per worker, the same on every platform
+        # spawn, not fork: the parent may hold threads (pyarrow's, a progress bar's), and
+        # forking a threaded process can deadlock; workers re-import the caller's __main__, so
+        # call from a script, a notebook or the CLI, not from code piped into python
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
                                  mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_run_job, job) for job in jobs]
@@ -415,15 +445,18 @@ def format_experiment(result: ExperimentResult) -> str:
     cfg = exp.configs[spec.baseline]
     seeds = exp.seeds
     seed_words = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
-    lines = [spec.name, spec.question, "",
-             f"{exp.replications} replication(s) of each scenario ({seed_words}, the same for "
-             f"every scenario), scale {cfg.run.scale}, {cfg.run.years} contract year(s) after "
-             f"a {cfg.run.warmup_weeks}-week warm-up.", "", "Scenarios"]
+    setup = (f"{exp.replications} replication(s) of each scenario ({seed_words}, the same for "
+             f"every scenario), scale {cfg.run.scale}, {cfg.run.years} contract year(s) after a "
+             f"{cfg.run.warmup_weeks}-week warm-up.")
+    lines = [spec.name, *textwrap.wrap(spec.question, 100), "", *textwrap.wrap(setup, 100),
+             "", "Scenarios"]
     width = max(len(s) for s in spec.scenarios)
     for name, sc in spec.scenarios.items():
         mark = " (baseline)" if name == spec.baseline else ""
-        lines.append(f"  {name:<{width}}  {sc.contract}{mark}: {sc.description}".rstrip(": "))
-    lines += ["", "Mean a year over replications [95% confidence interval]"]
+        lines.append(f"  {name:<{width}}  {sc.contract}{mark}")
+        lines += textwrap.wrap(sc.description, 96, initial_indent=" " * (width + 4),
+                               subsequent_indent=" " * (width + 4))
+    lines += ["", "Mean over replications [95% confidence interval]"]
     summ = _headline(result.summary)
     for key, grp in summ.groupby(KEYS, sort=False):
         lines.append(f"  {key[1]} ({key[2]})")
@@ -437,7 +470,9 @@ def format_experiment(result: ExperimentResult) -> str:
         for row in grp.itertuples(index=False):
             if row.n == 0:
                 continue
-            if row.n > 1 and np.isfinite(row.ci_low) and (row.ci_low > 0 or row.ci_high < 0):
+            if row.mean_diff == 0 and row.sd_diff == 0:
+                verdict = "identical"
+            elif row.n > 1 and np.isfinite(row.ci_low) and (row.ci_low > 0 or row.ci_high < 0):
                 verdict = "higher" if row.mean_diff > 0 else "lower"
             elif row.n > 1:
                 verdict = "no clear difference"
