@@ -1,5 +1,5 @@
 # msksim — every target sets up what it needs itself.
-#   make demo   create .venv if missing, then run the default city (Sheffield) under PbR and COBIC side by side
+#   make demo   create .venv if missing, then run the default city (Sheffield) under each payment rule side by side
 #   make test   create .venv with the test tools if missing, then run the tests
 SHELL := /bin/bash
 VENV := .venv
