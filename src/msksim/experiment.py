@@ -51,9 +51,9 @@ from .config import (
     load_config,
     read_yaml,
 )
-from .io import _atomic_write, provenance, write_json, write_parquet
+from .io import provenance, write_csv, write_json, write_parquet
+from .results import KEYS, fmt_number
 
-KEYS = ["section", "measure", "unit"]
 Overlay = dict[str, Any] | str
 Progress = Callable[[int, int], None]
 
@@ -403,7 +403,7 @@ def write_results(result: ExperimentResult, out: Path) -> None:
                      ("runs", result.runs)):
         write_parquet(df, out / f"{name}.parquet")
         if name != "runs":
-            _atomic_write(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+            write_csv(df, out / f"{name}.csv")
     write_json(result.meta, out / "meta.json")
 
 
@@ -419,19 +419,6 @@ HEADLINE = (
     "Oxford Knee Score gain (knee replacement)", "QALYs lost to MSK conditions",
     "Commissioner spend", "Spend against the envelope",
 )
-
-
-def _num(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "–"
-    ax = abs(x)
-    if ax >= 1000:
-        return f"{x:,.0f}"
-    if ax >= 100:
-        return f"{x:.0f}"
-    if ax >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
 
 
 def _headline(df: pd.DataFrame) -> pd.DataFrame:
@@ -461,8 +448,8 @@ def format_experiment(result: ExperimentResult) -> str:
     for key, grp in summ.groupby(KEYS, sort=False):
         lines.append(f"  {key[1]} ({key[2]})")
         for row in grp.itertuples(index=False):
-            ci = f" [{_num(row.ci_low)}, {_num(row.ci_high)}]" if row.n > 1 else ""
-            lines.append(f"    {row.scenario:<{width}}  {_num(row.mean)}{ci}")
+            ci = f" [{fmt_number(row.ci_low)}, {fmt_number(row.ci_high)}]" if row.n > 1 else ""
+            lines.append(f"    {row.scenario:<{width}}  {fmt_number(row.mean)}{ci}")
     diffs = _headline(result.differences)
     for sc, grp in diffs.groupby("scenario", sort=False):
         lines += ["", f"{sc} compared with {spec.baseline} (paired: same seeds; difference "
@@ -478,9 +465,9 @@ def format_experiment(result: ExperimentResult) -> str:
                 verdict = "no clear difference"
             else:
                 verdict = "one replication: no interval"
-            ci = f" [{_num(row.ci_low)}, {_num(row.ci_high)}]" if row.n > 1 else ""
+            ci = f" [{fmt_number(row.ci_low)}, {fmt_number(row.ci_high)}]" if row.n > 1 else ""
             sign = "+" if row.mean_diff > 0 else ""
-            lines.append(f"  {row.measure} ({row.unit}): {sign}{_num(row.mean_diff)}{ci}, "
+            lines.append(f"  {row.measure} ({row.unit}): {sign}{fmt_number(row.mean_diff)}{ci}, "
                          f"{verdict}")
     return "\n".join(lines)
 

@@ -22,8 +22,9 @@ import pandas as pd
 
 from .config import CityConfig, ConfigError, check_rule_available
 from .io import provenance
-from .model import CHANNELS, MSKModel
-from .results import summarise
+from .model import CHANNELS
+from .results import KEYS
+from .run import run_once
 
 MECHANISMS: tuple[str, ...] = (*CHANNELS, "payment")
 
@@ -37,22 +38,11 @@ MECHANISM_LABELS = {
     "payment": "who is paid what (the money itself)",
 }
 
-KEYS = ["section", "measure", "unit"]
-
-
 def run_mix(cfg: CityConfig, base: str, other: str, switched: frozenset[str]) -> pd.DataFrame:
     """The headline table of one run with the mechanisms in `switched` seeing `other`."""
     contract = other if "payment" in switched else base
     channels = {ch: (other if ch in switched else base) for ch in CHANNELS}
-    model = MSKModel(cfg, contract=contract, channels=channels)
-    model.run()
-    meta = {"config": cfg.model_dump(mode="json"),
-            "services": {n: {"kind": s.kind, "label": s.label or n,
-                             "surgical": model.pathway.lists_for_surgery(n)}
-                         for n, s in cfg.services.items() if s.enabled},
-            "providers": {k: {"name": p.name, "kind": p.kind}
-                          for k, p in cfg.providers.items()}}
-    return summarise(model.recorder.frame(), model.ledger.frame(), meta).set_index(KEYS)["value"]
+    return run_once(cfg, contract, channels=channels).summary().set_index(KEYS)["value"]
 
 
 def explain(cfg: CityConfig, base: str, other: str,

@@ -60,6 +60,10 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     _atomic_write(path, lambda p: df.to_parquet(p, index=False))
 
 
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    _atomic_write(path, lambda p: df.to_csv(p, index=False))
+
+
 def write_json(obj: dict, path: Path) -> None:
     _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 

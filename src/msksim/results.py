@@ -257,9 +257,13 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     return pd.DataFrame(rows, columns=["section", "measure", "unit", "value"])
 
 
+#: the columns that name one headline figure
+KEYS = ["section", "measure", "unit"]
+
+
 def side_by_side(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Join run summaries on (section, measure, unit): one value column per run."""
-    keys = ["section", "measure", "unit"]
+    keys = KEYS
     order: list[tuple] = []
     for s in summaries.values():
         order += [k for k in map(tuple, s[keys].values) if k not in order]
@@ -289,12 +293,13 @@ def format_table(table: pd.DataFrame) -> str:
         label = f"  {row['measure']} ({row['unit']})"
         if len(label) > width:
             label = label[: width - 1] + "…"
-        cells = "".join(f"{_fmt(row[c]):>14}" for c in value_cols)
+        cells = "".join(f"{fmt_number(row[c]):>14}" for c in value_cols)
         lines.append(f"{label:<{width}}{cells}")
     return "\n".join(lines)
 
 
-def _fmt(x: float) -> str:
+def fmt_number(x: float) -> str:
+    """A figure rounded for reading (– for missing)."""
     if x is None or not np.isfinite(x):
         return "–"
     ax = abs(x)

@@ -25,10 +25,12 @@ class RunResult:
 
 
 def run_once(cfg: CityConfig, contract: str | None = None,
-             progress: Callable[[int, int], None] | None = None) -> RunResult:
-    """Simulate the warm-up and the contract years under one payment rule."""
+             progress: Callable[[int, int], None] | None = None,
+             channels: dict[str, str] | None = None) -> RunResult:
+    """Simulate the warm-up and the contract years under one payment rule (`channels`: see
+    `MSKModel`)."""
     contract = contract or cfg.contract.rule
-    model = MSKModel(cfg, contract=contract)
+    model = MSKModel(cfg, contract=contract, channels=channels)
     model.run(progress=progress)
     meta = {
         **provenance(),
