@@ -49,6 +49,10 @@ def overlays(draw) -> tuple[dict, str]:
             o[fld] = getattr(svc, fld) * draw(factor)
         if svc.kind == "theatre":
             o["on_the_day_cancellation_rate"] = draw(st.floats(0.0, 1.0))
+            o["theatres"] = None  # sessions may go beyond today's rooms
+            o["beds"] = draw(st.one_of(st.none(), st.floats(0.0, 120.0)))
+            o["booking_rule"] = draw(st.sampled_from(["priority", "fcfs"]))
+            o["late_start_mean_minutes"] = draw(st.floats(0.0, 90.0))
         services[name] = o
     overlay: dict = {
         "run": {"scale": draw(st.floats(0.01, 0.04)), "seed": draw(st.integers(0, 2**31)),
@@ -57,6 +61,12 @@ def overlays(draw) -> tuple[dict, str]:
         "services": services,
         "behaviour": {"w_money_qaly_per_gbp": draw(st.floats(0.0, 1e-4)),
                       "w_benefit": draw(st.floats(0.2, 2.0))},
+        "capacity": {
+            "changes": [{"service": draw(st.sampled_from(THEATRES)),
+                         "from_week": draw(st.integers(-8, 52)),
+                         "factor": draw(st.sampled_from([0.0, 0.5, 2.0]))}],
+            "winter": {"session_factor": draw(st.floats(0.5, 1.0)),
+                       "extra_cancellation_rate": draw(st.floats(0.0, 0.2))}},
     }
     if draw(st.booleans()):
         services["hub"]["enabled"] = True
@@ -100,10 +110,14 @@ def check_week(model: MSKModel, ledger_rows: list) -> None:
         for svc, n in admitted.items():
             assert 0 <= n <= cap.get(svc, 0.0) + 1e-9, (kind, svc, n, cap.get(svc))
             assert n == int(n)
+    # no theatre session is booked beyond its length; touch-time inside sessions fits them
     planned = _by(last, "sessions_planned", "service")
-    used = _by(last, "sessions_used", "service")
-    for svc, u in used.items():
-        assert 0.0 <= u <= planned[svc] + 1e-9, (svc, u, planned[svc])
+    minutes = _by(last, "session_minutes_planned", "service")
+    for svc, n in planned.items():
+        assert _by(last, "sessions_overbooked", "service").get(svc, 0.0) == 0.0, svc
+        assert 0 <= _by(last, "sessions_run", "service").get(svc, 0.0) <= n
+        capped = _by(last, "touch_minutes_capped", "service").get(svc, 0.0)
+        assert 0.0 <= capped <= minutes.get(svc, 0.0) + 1e-6, (svc, capped)
 
     # stocks are never negative
     for key, v in last.items():
@@ -174,7 +188,7 @@ def test_theatre_without_sessions_does_no_procedures(theatre, seed, contract, sc
         model.step()
         last = model.recorder.last
         assert _by(last, "sessions_planned", "service").get(theatre, 0.0) == 0.0
-        assert _by(last, "sessions_used", "service").get(theatre, 0.0) == 0.0
+        assert _by(last, "touch_minutes", "service").get(theatre, 0.0) == 0.0
         assert _by(last, "new_procedures", "service").get(theatre, 0.0) == 0.0
         # nobody operated on here: no one recovering from this theatre
         p = model.pop

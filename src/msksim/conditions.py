@@ -46,11 +46,24 @@ class ConditionTables:
     prevalent_weeks_max: np.ndarray
 
 
+#: what estimates of list length in weeks assume (each theatre books on its own figures)
+TYPICAL_SESSION_MINUTES = 240.0
+TYPICAL_TURNAROUND_MINUTES = 20.0
+
+
 @dataclass
 class ProcedureTables:
     names: list[str]
     tariff_gbp: np.ndarray
-    session_share: np.ndarray  # share of a 4-hour session one case uses
+    session_share: np.ndarray  # mean share of a 4-hour session one case uses (for estimates)
+    # case types (primary, revision, ...), flattened over procedures
+    case_names: list[str]
+    case_procedure: np.ndarray  # case type -> procedure index
+    case_cum_share: np.ndarray  # cumulative share within its procedure (for drawing)
+    case_minutes: np.ndarray  # planned touch-time
+    case_cv: np.ndarray
+    case_los_mean: np.ndarray  # days
+    case_los_sd: np.ndarray
     post_eq5d_mean: np.ndarray
     post_eq5d_sd: np.ndarray
     offer_threshold_qaly: np.ndarray
@@ -109,10 +122,23 @@ def build_tables(cfg: CityConfig) -> tuple[ConditionTables, ProcedureTables]:
         prevalent_weeks_max=arr(lambda c: c.prevalent_years_max * 52.0),
     )
     ps = list(cfg.procedures.values())
+    cases = [(j, n, c) for j, p in enumerate(ps) for n, c in p.case_types.items()]
+    cum = np.zeros(len(cases))
+    for k, (j, _, c) in enumerate(cases):
+        cum[k] = c.share + (cum[k - 1] if k and cases[k - 1][0] == j else 0.0)
     pt = ProcedureTables(
         names=procs,
         tariff_gbp=np.asarray([p.tariff_gbp for p in ps]),
-        session_share=np.asarray([1.0 / p.cases_per_session for p in ps]),
+        session_share=np.asarray([
+            sum(c.share * (c.duration_minutes + TYPICAL_TURNAROUND_MINUTES)
+                for c in p.case_types.values()) / TYPICAL_SESSION_MINUTES for p in ps]),
+        case_names=[f"{procs[j]}.{n}" for j, n, _ in cases],
+        case_procedure=np.asarray([j for j, _, _ in cases], dtype=np.int16),
+        case_cum_share=cum,
+        case_minutes=np.asarray([c.duration_minutes for _, _, c in cases]),
+        case_cv=np.asarray([c.duration_cv for _, _, c in cases]),
+        case_los_mean=np.asarray([c.los_days_mean for _, _, c in cases]),
+        case_los_sd=np.asarray([c.los_days_sd for _, _, c in cases]),
         post_eq5d_mean=np.asarray([p.post_op_eq5d_mean for p in ps]),
         post_eq5d_sd=np.asarray([p.post_op_eq5d_sd for p in ps]),
         offer_threshold_qaly=np.asarray([p.offer_threshold_qaly for p in ps]),

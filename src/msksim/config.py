@@ -171,11 +171,36 @@ class ConditionConfig(Strict):
         return self
 
 
+class CaseTypeConfig(Strict):
+    """One kind of case within a procedure group (primary or revision, arthroscopic or open):
+    what it takes from a theatre session and a ward bed."""
+
+    share: Share = F(1.0, "assumption: share of the group's operations of this type")
+    duration_minutes: float = F(
+        100.0, "touch-time (anaesthetic start to leaving theatre) the list is planned on; "
+        "TKA skin-to-skin mean 89 min (Young 2014, domain_facts §5)", gt=0.0, le=720)
+    duration_cv: float = F(0.2, "assumption: spread of the actual touch-time around the plan "
+                           "(coefficient of variation)", ge=0.0, le=2.0)
+    los_days_mean: NonNeg = F(0.0, "length of stay in days (0 = day case); HEP (Harper 2023): "
+                              "p-THR 4.4, p-TKR 4.7, r-THR 6.9, r-TKR 7.2", le=120)
+    los_days_sd: NonNeg = F(0.0, "spread of length of stay in days (HEP: p-THR 2.9, p-TKR 2.8)",
+                            le=120)
+
+
 class ProcedureConfig(Strict):
     tariff_gbp: NonNeg = F(source="assumption near 2013/14 PbR tariff (see domain_facts §3)")
-    cases_per_session: float = F(2.0, "HEP model (Harper 2023): 2 primary hips/knees per 4-h "
-                                 "session (an operation fits in one session: at least 1)",
-                                 ge=1.0, le=20)
+    case_types: dict[str, CaseTypeConfig] = F(
+        default_factory=lambda: {"standard": CaseTypeConfig()},
+        source="the case mix of the group, each with its own theatre time and length of stay "
+        "(HEP model: 2 primary hips/knees or 1 revision per 4-h session)")
+
+    @model_validator(mode="after")
+    def _case_mix(self) -> ProcedureConfig:
+        if not self.case_types:
+            raise ValueError("case_types: at least one case type is needed")
+        _check_sums_to_one([c.share for c in self.case_types.values()], "case_types shares")
+        return self
+
     post_op_eq5d_mean: float = F(0.80, "NHS Digital PROMs 2018-19", ge=-0.594, le=1.0)
     post_op_eq5d_sd: float = F(0.15, "assumption", ge=0.0, le=1.0)
     offer_threshold_qaly: NonNeg = F(
@@ -210,6 +235,8 @@ class _ServiceBase(Strict):
     initial_waiting_list: int = F(0, "assumption: people waiting at the start", ge=0)
     initial_mean_wait_weeks: float = F(8.0, "assumption: mean elapsed wait of the starting list",
                                        ge=0.0, le=104)
+    travel_km: NonNeg = F(8.0, "assumption: mean distance a city resident travels there",
+                          le=1000)
 
 
 class HubService(_ServiceBase):
@@ -244,13 +271,53 @@ class OutpatientService(_ServiceBase):
 
 class TheatreService(_ServiceBase):
     kind: Literal["theatre"] = "theatre"
-    sessions_per_week: NonNeg = F(30.0, "assumption; 4-hour sessions (NHSI 2019)")
-    on_the_day_cancellation_rate: Share = F(0.05, "assumption")
+    sessions_per_week: NonNeg = F(30.0, "assumption: elective MSK sessions planned a week "
+                                  "(4-hour sessions, NHSI 2019)")
+    theatres: StrictInt | None = F(
+        None, "assumption: operating theatres at the site (None = not limited); sessions a "
+        "week cannot exceed theatres × sessions per weekday × 5", ge=0, le=200)
+    sessions_per_theatre_per_weekday: StrictInt = F(
+        2, "morning and afternoon 4-hour sessions (NHSI 2019: day lists of up to three)",
+        ge=1, le=3)
+    session_minutes: float = F(240.0, "4-hour sessions (NHSI 2019, domain_facts §5)", gt=0.0,
+                               le=720)
+    turnaround_minutes: NonNeg = F(20.0, "assumption: cleaning and preparing the theatre "
+                                   "between cases (with 100-min primaries, 2 cases a session "
+                                   "as in the HEP model)", le=240)
+    late_start_mean_minutes: NonNeg = F(
+        27.3, "NHSI 2019: a third of lists start ≥30 min late; an exponential delay with mean "
+        "30/ln 3 = 27.3 min gives that", le=240)
+    overrun_allowance_minutes: NonNeg = F(
+        60.0, "assumption: how far past the session end a team will run rather than cancel a "
+        "prepared patient (uncapped utilisation counts the overrun)", le=240)
+    booking_rule: Literal["priority", "fcfs"] = F(
+        "priority", "assumption: 'priority' books the case nearest its clinical-priority due "
+        "date first (FSSA categories); 'fcfs' books in listing order")
+    on_the_day_cancellation_rate: Share = F(
+        0.05, "assumption: cases cancelled on the day for the patient's or hospital's reasons "
+        "(list overruns and no bed are modelled on top)")
+    beds: NonNeg | None = F(None, "assumption: ward beds for elective MSK inpatients (None = "
+                            "beds never stop an operation)")
+    delayed_discharge_share: Share = F(0.076, "HEP (Harper 2023): 7.6% have a delayed "
+                                       "discharge")
+    delayed_discharge_mean_days: NonNeg = F(16.5, "HEP (Harper 2023): mean 16.5 days extra",
+                                            le=120)
     session_cost_gbp: NonNeg = F(
         1500.0, "assumption: staff and running cost of a 4-hour session beyond the per-case "
         "marginal cost; sessions run above plan cost this, sessions dropped save it")
     operating_weeks_per_year: float = F(46.0, "domain_facts §5 derived defaults: ~46 operating "
                                         "weeks", gt=0.0, le=52.0)
+
+    @model_validator(mode="after")
+    def _theatre_room(self) -> TheatreService:
+        if self.theatres is not None:
+            per_day = self.sessions_per_theatre_per_weekday
+            most = self.theatres * per_day * 5
+            if self.sessions_per_week > most:
+                raise ValueError(f"sessions_per_week: {self.sessions_per_week} is more than "
+                                 f"{self.theatres} theatres × {per_day} sessions × 5 weekdays "
+                                 f"= {most}; raise theatres or lower the sessions")
+        return self
 
 
 ServiceConfig = Annotated[HubService | CommunityService | OutpatientService | TheatreService,
@@ -545,6 +612,72 @@ class ContractConfig(Strict):
         "applied projected growth to its spend-by-age profile)")
 
 
+class WaitingListConfig(Strict):
+    """How theatre waiting lists behave: clinical priority, deferrals, removals, and offers of
+    another provider."""
+
+    priority_shares: list[Share] = F(
+        [0.1, 0.45, 0.45], "assumption: share of listings in FSSA priority P2 (within a "
+        "month), P3 (within 3 months), P4 (can wait longer)", min_length=3, max_length=3)
+    priority_due_weeks: list[StrictInt] = F(
+        [4, 13, 26], "FSSA clinical prioritisation: P2 within 1 month, P3 within 3 months; P4 "
+        "booked by 26 weeks (assumption)", min_length=3, max_length=3)
+    deferral_share: Share = F(0.05, "assumption: listed patients who ask to wait (holiday, "
+                              "work, caring) before they can be booked")
+    deferral_weeks_mean: NonNeg = F(6.0, "assumption: how long they ask to wait", le=52)
+    clock_pauses_for_deferral: bool = F(
+        False, "RTT rules since October 2015 do not pause the clock for a patient's own delay "
+        "(set true for the earlier adjustment rules)")
+    removal_rate_per_year: NonNeg = F(
+        0.08, "assumption: removals other than treatment a year per person waiting (no longer "
+        "wanted, treated elsewhere, unfit), found by validating the list", le=5)
+    offer_other_provider: bool = F(
+        True, "NHS Constitution: a patient waiting beyond 18 weeks may ask to be offered an "
+        "alternative provider; a closed theatre's list is offered elsewhere at once")
+    offer_after_weeks: StrictInt = F(18, "RTT standard: offers go to those waiting longer",
+                                     ge=0, le=104)
+    offer_min_saving_weeks: NonNeg = F(6.0, "assumption: the wait saved that makes an offer "
+                                       "worth making", le=104)
+    offer_interval_weeks: StrictInt = F(4, "assumption: how often lists are validated and "
+                                        "offers made", ge=1, le=52)
+    offer_logit_scale_qaly: float = F(0.01, "assumption: how varied patients are in taking an "
+                                      "offer (QALY-equivalent noise)", gt=0.0, le=10)
+
+    @model_validator(mode="after")
+    def _shares(self) -> WaitingListConfig:
+        _check_sums_to_one(self.priority_shares, "priority_shares")
+        return self
+
+
+class CapacityChange(Strict):
+    """A service's capacity changed from one week (e.g. a provider's theatres closing)."""
+
+    service: str = F(source="the service whose capacity changes")
+    from_week: StrictInt = F(0, "first contract week it applies (0 = the contract start; "
+                             "negative = during the warm-up)", ge=-520, le=2600)
+    to_week: StrictInt | None = F(None, "last week it applies (None = to the end)", ge=-520,
+                                  le=2600)
+    factor: NonNeg = F(source="capacity multiplied by this (0 = closed)", le=20)
+
+
+class WinterConfig(Strict):
+    start_week_of_year: StrictInt = F(
+        35, "assumption: contract years start in April, so week 35 is early December", ge=0,
+        le=51)
+    weeks: StrictInt = F(13, "assumption: December to February", ge=0, le=52)
+    session_factor: float = F(1.0, "assumption: share of elective sessions kept in winter "
+                              "(beds go to emergencies); 1 = no winter pressure", ge=0.0,
+                              le=1.0)
+    extra_cancellation_rate: Share = F(0.0, "assumption: extra on-the-day cancellations in "
+                                       "winter (no bed)")
+
+
+class CapacityConfig(Strict):
+    changes: list[CapacityChange] = F(
+        default_factory=list, source="scenario: capacity removed, reduced or added from a week")
+    winter: WinterConfig = WinterConfig()
+
+
 class RunConfig(Strict):
     warmup_rule: ContractRule = F(
         "pbr", "the payment rule during the warm-up: the city's status quo before the contract")
@@ -566,6 +699,8 @@ class CityConfig(Strict):
     services: dict[str, ServiceConfig] = F(source="services: nodes of the pathway graph")
     pathway: PathwayConfig = F(source="the routes between services")
     behaviour: BehaviourConfig = BehaviourConfig()
+    waiting_list: WaitingListConfig = WaitingListConfig()
+    capacity: CapacityConfig = CapacityConfig()
     contract: ContractConfig = ContractConfig()
     run: RunConfig = RunConfig()
 
@@ -601,6 +736,13 @@ class CityConfig(Strict):
             if prime not in self.providers:
                 raise ValueError(f"contract.cobic.prime_provider: '{prime}' is not a provider; "
                                  f"allowed: {sorted(self.providers)}")
+        for i, ch in enumerate(self.capacity.changes):
+            if ch.service not in self.services:
+                raise ValueError(f"capacity.changes.{i}.service: '{ch.service}' is not a "
+                                 f"service; allowed: {sorted(self.services)}")
+            if ch.to_week is not None and ch.to_week < ch.from_week:
+                raise ValueError(f"capacity.changes.{i}.to_week: {ch.to_week} is before "
+                                 f"from_week {ch.from_week}")
         for key in self.contract.block.annual_gbp:
             if key not in self.providers:
                 raise ValueError(f"contract.block.annual_gbp.{key}: not a provider; allowed: "

@@ -53,6 +53,7 @@ class DemographyMixin:
             return
         p = self.pop
         waiting = np.isin(p.state[slots], (State.WAITING_FIRST, State.WAITING_SURGERY))
+        self._list_exit(slots, self.week, reason)
         self.recorder.add("new_removals_other_than_treatment", int(waiting.sum()), reason=reason)
         p.state[slots] = State.GONE
         p.condition[slots] = popmod.NO_CONDITION

@@ -125,6 +125,7 @@ class EpisodesMixin:
         waiting = ends[(es == State.WAITING_FIRST) | (es == State.WAITING_SURGERY)]
         self.recorder.add_by("new_removals_other_than_treatment", p.service[waiting],
                              self.pathway.names, "service", reason="recovered")
+        self._list_exit(waiting, w, "recovered")
         self._end_episode(ends, w)
         act = act[p.state[act] != State.WELL]
         drift = self.cond.eq5d_drift_per_week[p.condition[act]]

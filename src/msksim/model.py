@@ -20,7 +20,15 @@ from .demography import DemographyMixin
 from .episodes import EpisodesMixin
 from .money import MoneyMixin
 from .outcomes import OutcomesMixin, YearOutcomes
-from .pathway import COMMUNITY, GP_INDEX, OUTPATIENT, THEATRE, build_pathway, weekly_capacity
+from .pathway import (
+    COMMUNITY,
+    GP_INDEX,
+    OUTPATIENT,
+    THEATRE,
+    build_pathway,
+    scenario_factors,
+    weekly_capacity,
+)
 from .population import NEVER, Population, State
 from .providers import GPPractice, Provider, practice_weights
 from .results import Recorder
@@ -28,13 +36,17 @@ from .rng import Streams
 from .services import ServicesMixin
 from .timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 from .valuation import ValuationMixin
+from .waiting_lists import WaitingListsMixin
+
+#: how far ahead ward stays are laid out (longer stays are cut at half a year)
+BED_WEEKS_AHEAD = 26
 
 #: the mechanisms through which a payment rule reaches decisions (see `channels` below)
 CHANNELS: tuple[str, ...] = ("triage", "follow_up", "listing", "decision_support", "capacity")
 
 
-class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, OutcomesMixin,
-               MoneyMixin, AdaptationMixin, mesa.Model):
+class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, WaitingListsMixin,
+               OutcomesMixin, MoneyMixin, AdaptationMixin, mesa.Model):
     """An English city's elective MSK system under one payment rule.
 
     Weeks run from `-warmup_weeks` (warm-up, under `run.warmup_rule`, excluded from results)
@@ -84,6 +96,10 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         self.end_week = WEEKS_PER_YEAR * cfg.run.years
         self._capacity = weekly_capacity(cfg, self.pathway)
         self._base_sessions = self._capacity["sessions"].copy()
+        #: this week's capacity multipliers from the config's capacity changes (scenarios)
+        self._scenario_factor = scenario_factors(cfg, self.pathway, self.week)
+        #: ward bed-days already committed per theatre, this week and the coming ones
+        self._bed_days = np.zeros((len(self.pathway.names), BED_WEEKS_AHEAD))
         self._cap_acc = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._backlog_weeks = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._counts = np.zeros((len(self.provider_keys), len(self.activities.names)))
@@ -133,7 +149,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
            decisions (discharge or refer on)
         8. outpatients: first and follow-up attendances up to capacity; at each, discharge,
            follow up or list for surgery
-        9. theatres: cases booked into the week's sessions in waiting order; cancellations
+        9. theatre lists: validation removals, offers of a shorter wait elsewhere; then each
+           theatre books its list into the week's sessions (priority or first come) and runs
+           them: cancellations, no bed, late starts, overrunning lists
         10. outcomes: six months after surgery, EQ-5D and Oxford scores are measured
         11. payments: the payment rule turns the week's activity into ledger rows
         12. waits are measured; at a contract year's end the outcome incentive is paid
@@ -148,6 +166,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
             self._start_contract()
         if w == self._first_week or (w >= 0 and w % WEEKS_PER_YEAR == 0):
             self._start_contract_year(w)
+        self._scenario_factor = scenario_factors(self.cfg, self.pathway, w)
         self._counts[:] = 0.0
         self._lever_cost[:] = 0.0
         self.recorder.start_week(w, record=w >= 0)
@@ -164,6 +183,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
             self._community(s, w)
         for s in self.pathway.of_kind("outpatient"):
             self._outpatients(s, w)
+        self._validate_lists(w)
         for s in self.pathway.of_kind("theatre"):
             self._theatre(s, w)
         act = self.pop.active()
@@ -251,6 +271,8 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
                     p.queue_entry_week[chosen] = w - waited
                     if self.pathway.rtt[s]:
                         p.clock_start_week[chosen] = w - waited
+                    if self.pathway.kind[s] == THEATRE:
+                        self._set_due_week(chosen)
                 else:
                     p.state[chosen] = State.IN_CARE
                     p.service[chosen] = s
@@ -285,7 +307,11 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Ou
         rec.add("n_over_52_weeks", int((wait > 52).sum()))
         if w >= 0:  # nobody waiting counts as everyone within 18 weeks
             self._year_within_18.append(within / n_incomplete if n_incomplete else 1.0)
-        rec.add_by("n_incomplete_pathways_by_service", p.service[running], self.pathway.names,
+        names = self.pathway.names
+        rec.add_by("n_incomplete_pathways_by_service", p.service[running], names, "service")
+        rec.add_by("n_within_18_weeks_by_service", p.service[running[wait <= RTT_STANDARD_WEEKS]],
+                   names, "service")
+        rec.add_by("n_over_52_weeks_by_service", p.service[running[wait > 52]], names,
                    "service")
 
     def _record_week(self, w: int, act: np.ndarray) -> None:
@@ -338,8 +364,9 @@ def _pct_within_18(model: MSKModel) -> float:
 
 
 def _utilisation(model: MSKModel) -> float:
-    planned = _last("sessions_planned")(model)
-    return 100.0 * _last("sessions_used")(model) / planned if planned else float("nan")
+    """Capped touch-time utilisation: operating minutes inside sessions / session minutes."""
+    planned = _last("session_minutes_planned")(model)
+    return 100.0 * _last("touch_minutes_capped")(model) / planned if planned else float("nan")
 
 
 #: headline weekly figures for live views (Mesa DataCollector, one row per week incl. warm-up)

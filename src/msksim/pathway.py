@@ -113,3 +113,22 @@ def weekly_capacity(cfg: CityConfig, pathway: Pathway) -> dict[str, np.ndarray]:
             cap["sessions"][i] = s.sessions_per_week * open_share
     scale = cfg.run.scale
     return {k: v * scale for k, v in cap.items()}
+
+
+def scenario_factors(cfg: CityConfig, pathway: Pathway, week: int) -> np.ndarray:
+    """Each service's capacity multiplier this week from the config's capacity changes
+    (a theatre closing, a clinic cut, independent-sector capacity opening)."""
+    f = np.ones(len(pathway.names))
+    for ch in cfg.capacity.changes:
+        if ch.service in pathway.names and ch.from_week <= week and (
+                ch.to_week is None or week <= ch.to_week):
+            f[pathway.names.index(ch.service)] *= ch.factor
+    return f
+
+
+def winter_factor(cfg: CityConfig, week: int) -> tuple[float, float]:
+    """(share of theatre sessions kept, extra on-the-day cancellation rate) this week."""
+    wc = cfg.capacity.winter
+    if (week - wc.start_week_of_year) % 52 < wc.weeks:
+        return wc.session_factor, wc.extra_cancellation_rate
+    return 1.0, 0.0

@@ -48,6 +48,13 @@ FIELDS: dict[str, tuple[type, object]] = {
     "episode_start_week": (np.int32, NEVER),
     "clock_start_week": (np.int32, NEVER),  # RTT clock (NEVER = no clock running)
     "queue_entry_week": (np.int32, NEVER),
+    # on a theatre list: case type, FSSA priority (0 = P2), booking due week, not bookable
+    # before `list_hold_week` (a deferral), validated off the list at `list_removal_week`
+    "case_type": (np.int16, -1),
+    "list_priority": (np.int8, -1),
+    "list_due_week": (np.int32, NEVER),
+    "list_hold_week": (np.int32, NEVER),
+    "list_removal_week": (np.int32, NEVER),
     "referral_source": (np.int16, NO_SERVICE),  # service index that referred (-2 = GP)
     "eq5d": (np.float32, 0.9),
     "eq5d_norm": (np.float32, 0.9),
@@ -126,6 +133,11 @@ class Patient:
     episode_start_week: int
     clock_start_week: int
     queue_entry_week: int
+    case_type: int
+    list_priority: int
+    list_due_week: int
+    list_hold_week: int
+    list_removal_week: int
     referral_source: int
     eq5d: float
     eq5d_norm: float

@@ -90,6 +90,16 @@ LEVER_LABELS = {
 }
 
 
+#: weekly theatre figures summed over theatres
+THEATRE_METRICS = ("sessions_planned", "sessions_run", "session_minutes_planned",
+                   "touch_minutes", "touch_minutes_capped", "sessions_started_late_30",
+                   "sessions_finished_early_30", "new_cases_booked")
+
+#: why a booked case did not happen on the day
+CANCELLATION_REASONS = {"patient_or_hospital": "patient or hospital reasons",
+                        "list_overran": "list ran out of time", "no_bed": "no ward bed"}
+
+
 def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.DataFrame:
     """The headline figures of one run, per year on average over the contract years.
 
@@ -188,16 +198,39 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
             add("Surgery", f"operations, {label}", "per 1,000 adults a year",
                 1000 * _ratio(_total(weekly, "new_procedures_imd", imd_quintile=q) * per_year,
                               n_q))
-    planned = used = 0.0
-    for name, info in services.items():
-        if info["kind"] == "theatre":
-            planned += _total(weekly, "sessions_planned", service=name)
-            used += _total(weekly, "sessions_used", service=name)
-    add("Theatres", "Sessions run", "4-hour sessions a year", planned * per_year * city)
-    add("Theatres", "Sessions' worth of operating time used", "4-hour sessions a year",
-        used * per_year * city)
-    add("Theatres", "Utilisation (operating time ÷ session time)", "%",
-        100 * _ratio(used, planned))
+    theatres = [n for n, info in services.items() if info["kind"] == "theatre"]
+    t = {m: sum(_total(weekly, m, service=n) for n in theatres) for m in THEATRE_METRICS}
+    add("Theatres", "Sessions planned", "4-hour sessions a year",
+        t["sessions_planned"] * per_year * city)
+    add("Theatres", "Sessions run", "4-hour sessions a year", t["sessions_run"] * per_year * city)
+    add("Theatres", "Touch-time utilisation, capped (target 85%)", "% of session time",
+        100 * _ratio(t["touch_minutes_capped"], t["session_minutes_planned"]))
+    add("Theatres", "Touch-time utilisation, uncapped (with overruns)", "% of session time",
+        100 * _ratio(t["touch_minutes"], t["session_minutes_planned"]))
+    add("Theatres", "Lists starting 30+ minutes late", "% of sessions run",
+        100 * _ratio(t["sessions_started_late_30"], t["sessions_run"]))
+    add("Theatres", "Lists finishing 30+ minutes early", "% of sessions run",
+        100 * _ratio(t["sessions_finished_early_30"], t["sessions_run"]))
+    booked = t["new_cases_booked"]
+    for reason, label in CANCELLATION_REASONS.items():
+        add("Theatres", f"Cancelled on the day: {label}", "% of cases booked",
+            100 * _ratio(_total(weekly, "new_cancellations", reason=reason), booked))
+    beds = _total(weekly, "bed_days_available")
+    if beds:
+        add("Theatres", "Ward bed occupancy (elective MSK)", "%",
+            100 * _ratio(_total(weekly, "bed_days_used"), beds))
+    ops = _total(weekly, "new_procedures")
+    for n in theatres:  # where patients were operated on (displacement)
+        add("Theatres", f"Operations at {label_of(n)}", "a year",
+            _total(weekly, "new_procedures", service=n) * per_year * city)
+    add("Theatres", "Mean travel to the operating theatre", "km",
+        _ratio(_total(weekly, "sum_travel_km"), ops))
+    outside = sum(_total(weekly, "new_procedures", service=n) for n in theatres
+                  if meta.get("providers", {}).get(services[n]["provider"], {}).get("kind")
+                  == "out_of_area")
+    add("Theatres", "Operations outside the city", "% of operations", 100 * _ratio(outside, ops))
+    add("Theatres", "Moved to another provider's list (shorter wait)", "people a year",
+        _total(weekly, "new_transfers") * per_year * city)
     last = weekly[weekly["week"] == weekly["week"].max()]
     n_first = _total(last, "n_waiting_first")
     n_surg = _total(last, "n_waiting_surgery")
@@ -213,6 +246,15 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
     add("Waiting", "Incomplete RTT pathways within 18 weeks (end)", "%",
         100 * _ratio(_total(last, "n_within_18_weeks"), inc_end) if inc_end else 100.0)
     add("Waiting", "52+ week waiters (end)", "people", _total(last, "n_over_52_weeks") * city)
+    add("Waiting", "Wait from referral to operation (RTT, admitted)", "weeks (mean)",
+        _ratio(_total(weekly, "sum_admitted_rtt_weeks"), ops))
+    add("Waiting", "Admitted within 18 weeks", "% of operations",
+        100 * _ratio(_total(weekly, "new_admitted_within_18_weeks"), ops))
+    exits = weekly[weekly["metric"] == "new_list_exits"]
+    if "reason" in exits:
+        removed = exits.loc[~exits["reason"].isin(["treated", "transfer"]), "value"].sum()
+        add("Waiting", "Removed from a surgery list other than by treatment", "people a year",
+            removed * per_year * city)
     n_out = _total(weekly, "new_outcomes")
     add("Outcomes", "EQ-5D gain six months after surgery", "index points (mean)",
         _ratio(_total(weekly, "sum_eq5d_gain"), n_out))
@@ -259,6 +301,43 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
 
 #: the columns that name one headline figure
 KEYS = ["section", "measure", "unit"]
+
+
+def theatre_table(weekly: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """Each theatre's year, as planners read it: sessions, touch-time utilisation (capped and
+    uncapped), cancellations, its waiting list and RTT position at the end, operations and
+    the mean time on its list. One row per theatre, whole-city counts."""
+    weeks = int(weekly["week"].max()) + 1 if len(weekly) else 0
+    per_year = 52.0 / max(weeks, 1)
+    city = 1.0 / meta["config"]["run"]["scale"]
+    last = weekly[weekly["week"] == weekly["week"].max()]
+    rows = []
+    for name, info in meta.get("services", {}).items():
+        if info["kind"] != "theatre":
+            continue
+
+        def tot(m: str, df: pd.DataFrame = weekly, _n: str = name) -> float:
+            return _total(df, m, service=_n)
+
+        minutes = tot("session_minutes_planned")
+        booked = tot("new_cases_booked")
+        n_list = tot("n_incomplete_pathways_by_service", last)
+        exits = tot("new_list_exits")
+        rows.append({
+            "theatre": info.get("label") or name,
+            "provider": info["provider"],
+            "sessions a year": tot("sessions_planned") * per_year * city,
+            "utilisation capped %": 100 * _ratio(tot("touch_minutes_capped"), minutes),
+            "utilisation uncapped %": 100 * _ratio(tot("touch_minutes"), minutes),
+            "cancelled on the day %": 100 * _ratio(tot("new_cancellations"), booked),
+            "operations a year": tot("new_procedures") * per_year * city,
+            "waiting (end)": tot("n_waiting_surgery", last) * city,
+            "within 18 weeks (end) %": (100 * _ratio(tot("n_within_18_weeks_by_service", last),
+                                                     n_list) if n_list else 100.0),
+            "52+ weeks (end)": tot("n_over_52_weeks_by_service", last) * city,
+            "weeks on the list (mean)": _ratio(tot("sum_list_exit_wait_weeks"), exits),
+        })
+    return pd.DataFrame(rows)
 
 
 def side_by_side(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:

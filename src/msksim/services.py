@@ -19,10 +19,10 @@ from .decisions import (
     option_uniforms,
     shift_gradient,
 )
-from .pathway import GP_INDEX, THEATRE
+from .pathway import GP_INDEX, THEATRE, winter_factor
 from .population import NEVER, State
-from .theatres import book_sessions
-from .timeline import WEEKS_PER_YEAR
+from .theatres import assign_sessions, run_sessions
+from .timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 
 #: assumption: years over which supported self-management's health gain counts in decisions
 SELF_MANAGEMENT_YEARS = 0.5
@@ -75,15 +75,18 @@ class ServicesMixin:
             p.clock_start_week[slots[no_clock]] = w
         else:
             p.clock_start_week[slots] = NEVER
+        if self.pathway.kind[s] == THEATRE:
+            self._on_listing(slots, s, w)
         if record:
             src = GP_NODE if source == GP_INDEX else self.pathway.names[source]
             metric = "new_listed" if self.pathway.kind[s] == THEATRE else "new_referrals"
             self.recorder.add(metric, len(slots), route=f"{src}->{self.pathway.names[s]}")
 
-    def _take_capacity(self, kind: str, s: int) -> float:
-        """This week's capacity: the weekly average, released in whole slots over time."""
+    def _take_capacity(self, kind: str, s: int, factor: float = 1.0) -> float:
+        """This week's capacity: the weekly average (times this week's scenario factor and
+        `factor`), released in whole slots over time."""
         acc = self._cap_acc[kind]
-        acc[s] += self._capacity[kind][s]
+        acc[s] += self._capacity[kind][s] * self._scenario_factor[s] * factor
         whole = np.floor(acc[s] + 1e-9)
         acc[s] -= whole
         return float(whole)
@@ -122,7 +125,7 @@ class ServicesMixin:
         self.recorder.add(f"admitted_{kind}", len(admitted), service=name)
         self.recorder.add(f"n_waiting_{kind}", len(q) - len(admitted), service=name)
         # how far behind the service is, in weeks of its capacity (what a clinician sees)
-        rate = self._capacity[kind][s]
+        rate = self._capacity[kind][s] * self._scenario_factor[s]
         self._backlog_weeks[kind][s] = ((len(q) - len(admitted)) / rate if rate > 1e-6
                                         else 104.0 * (len(q) > len(admitted)))
         return admitted
@@ -282,9 +285,7 @@ class ServicesMixin:
         i = int(self._svc_provider[s])
         spec = self.pathway.specialty[s]
         c = p.condition[seen]
-        theatres = [t for t in self.pathway.successors(name) if self.pathway.kind[t] == THEATRE]
-        own = [t for t in theatres if self.pathway.provider[t] == decider]
-        theatre = (own or theatres or [-1])[0]
+        theatre = self._listing_theatre(s)
         k = len(seen)
         benefit = np.zeros((k, 3))
         margin = np.zeros((k, 3))
@@ -445,40 +446,84 @@ class ServicesMixin:
                        float((worth_inf - worth_un).sum()) - a.w_money_qaly_per_gbp * cost)
 
     def _theatre(self, s: int, w: int) -> None:
+        """A theatre's week: book the list into this week's sessions on planned minutes, then
+        run them: cancellations before the day (patient, winter), no bed, late starts and real
+        case lengths (a list that runs out of time cancels its last cases). Cancelled patients
+        are rebooked first. Touch-time, sessions started late and finished early are counted."""
         p, name = self.pop, self.pathway.names[s]
-        scfg = self.cfg.services[name]
-        sessions = self._take_capacity("sessions", s)
-        q = self._queue(s, State.WAITING_SURGERY, "queue_entry_week")
-        ready = q[p.queue_entry_week[q] < w]  # listed this week: operated next week at the earliest
-        use = self.proc.session_share[self.cond.procedure[p.condition[ready]]]
-        booked = book_sessions(use, int(sessions))
-        cases = ready[booked]
-        self._learn_sessions(s, ready[~booked], float(use.sum()) >= sessions)
-        cancel = (self.streams["theatre/cancel"].uniform(cases, w)
-                  < scfg.on_the_day_cancellation_rate)
-        done = cases[~cancel]
-        pr_done = self.cond.procedure[p.condition[done]]
-        used = float(self.proc.session_share[pr_done].sum())
-        self.recorder.add("sessions_planned", sessions, service=name)
-        self.recorder.add("sessions_used", used, service=name)
-        self.recorder.add("new_cancellations", int(cancel.sum()), service=name)
-        self.recorder.add("n_waiting_surgery", len(q) - len(done), service=name)
+        t = self.cfg.services[name]
+        keep, extra_cancel = winter_factor(self.cfg, w)
+        sessions = int(self._take_capacity("sessions", s, keep))
+        q = self._booking_list(s, w)
+        ct = p.case_type[q]
+        planned = self.proc.case_minutes[ct]
+        use = (planned + t.turnaround_minutes) / t.session_minutes
+        sess = assign_sessions(use, sessions)
+        self._learn_sessions(s, q[sess < 0], float(use.sum()) >= sessions)
+        on = sess >= 0
+        booked, sess, ct, planned = q[on], sess[on], ct[on], planned[on]
+        n_b = len(booked)
+        booked_minutes = np.bincount(sess, planned + t.turnaround_minutes, minlength=sessions)
+        rate = min(t.on_the_day_cancellation_rate + extra_cancel, 1.0)
+        patient = self.streams["theatre/cancel"].uniform(booked, w) < rate
+        no_bed = self._beds(s, w, booked, sess, ct, sessions, ~patient)
+        cv = self.proc.case_cv[ct]
+        sigma = np.sqrt(np.log1p(cv * cv))
+        z = self.streams["theatre/duration"].normal(booked, w)
+        actual = planned * np.exp(sigma * z - 0.5 * sigma * sigma)
+        late = self.streams[f"theatre/late_start/{name}"].generator(w).exponential(
+            max(t.late_start_mean_minutes, 1e-12), sessions) * (t.late_start_mean_minutes > 0)
+        day = run_sessions(sess, actual, late, t.session_minutes, t.turnaround_minutes,
+                           t.overrun_allowance_minutes, cancelled=patient | no_bed)
+        done = booked[day.done]
+        ran = np.bincount(sess[day.done], minlength=sessions) > 0
+        rec = self.recorder
+        rec.add("sessions_planned", sessions, service=name)
+        rec.add("sessions_run", int(ran.sum()), service=name)
+        rec.add("sessions_overbooked", int((booked_minutes > t.session_minutes + 1e-6).sum()),
+                service=name)
+        rec.add("session_minutes_planned", sessions * t.session_minutes, service=name)
+        rec.add("touch_minutes", float(day.touch_minutes.sum()), service=name)
+        rec.add("touch_minutes_capped", float(day.touch_minutes_capped.sum()), service=name)
+        rec.add("sessions_started_late_30", int((late[ran] >= 30).sum()), service=name)
+        rec.add("sessions_finished_early_30",
+                int((day.finish_minutes[ran] <= t.session_minutes - 30).sum()), service=name)
+        rec.add("new_cases_booked", n_b, service=name)
+        for reason, mask in (("patient_or_hospital", patient), ("no_bed", no_bed),
+                             ("list_overran", day.overran)):
+            rec.add("new_cancellations", int(mask.sum()), service=name, reason=reason)
+        # a cancelled patient is offered the next date (NHS: within 28 days)
+        cancelled = booked[~day.done]
+        p.list_due_week[cancelled] = np.minimum(p.list_due_week[cancelled], w)
+        self._list_exit(done, w, "treated")
+        m = self._members[s]
+        waiting = np.setdiff1d(m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == s)],
+                               done)
+        rec.add("n_waiting_surgery", len(waiting), service=name)
+        rec.add("sum_list_elapsed_weeks", float((w - p.queue_entry_week[waiting]).sum()),
+                service=name)
         if len(done) == 0:
             return
-        self.recorder.add_by("new_procedures", pr_done, self.proc.names, "procedure",
-                             service=name, provider=self.pathway.provider[s])
-        self.recorder.add_by("new_procedures_imd", p.imd_quintile[done] - 1,
-                             ["1", "2", "3", "4", "5"], "imd_quintile")
+        pr_done = self.cond.procedure[p.condition[done]]
+        rec.add_by("new_procedures", pr_done, self.proc.names, "procedure",
+                   service=name, provider=self.pathway.provider[s])
+        rec.add_by("new_procedures_imd", p.imd_quintile[done] - 1,
+                   ["1", "2", "3", "4", "5"], "imd_quintile")
+        rec.add_by("new_cases_by_type", p.case_type[done], self.proc.case_names, "procedure",
+                   service=name)
+        rec.add("sum_travel_km", t.travel_km * len(done), service=name)
         if w < 0:
             joint = self.cond.joint[p.condition[done]]
             self._operations_by_measure["eq5d_gain"] += len(done)
             self._operations_by_measure["oxford_hip_gain"] += int((joint == 0).sum())
             self._operations_by_measure["oxford_knee_gain"] += int((joint == 1).sum())
         low = self._surgical_benefit(done) < 0  # below the gain surgeons would list for
-        self.recorder.add_by("new_low_value_procedures", pr_done[low], self.proc.names,
-                             "procedure", service=name)
+        rec.add_by("new_low_value_procedures", pr_done[low], self.proc.names,
+                   "procedure", service=name)
         rtt = w - p.clock_start_week[done]
-        self.recorder.add("sum_admitted_rtt_weeks", float(rtt.sum()), service=name)
+        rec.add("sum_admitted_rtt_weeks", float(rtt.sum()), service=name)
+        rec.add("new_admitted_within_18_weeks", int((rtt <= RTT_STANDARD_WEEKS).sum()),
+                service=name)
         for j, n in enumerate(self.proc.names):
             sel = done[pr_done == j]
             if len(sel):
@@ -496,6 +541,44 @@ class ServicesMixin:
         p.clock_start_week[done] = NEVER
         p.queue_entry_week[done] = NEVER
 
+    def _beds(self, s: int, w: int, booked: np.ndarray, sess: np.ndarray, ct: np.ndarray,
+              sessions: int, going: np.ndarray) -> np.ndarray:
+        """Cases cancelled for want of a ward bed (a theatre with `beds` set).
+
+        Each inpatient's stay (case type's length of stay, plus a delayed discharge for some)
+        is laid over the coming weeks from its operating day; a case is cancelled when this
+        week's bed-days would exceed beds × 7. Committed bed-days roll forward each week."""
+        t = self.cfg.services[self.pathway.names[s]]
+        no_bed = np.zeros(len(booked), dtype=bool)
+        if t.beds is None:
+            return no_bed
+        beds = self._bed_days[s]
+        in_use = beds[0]
+        capacity = t.beds * self.cfg.run.scale * 7.0
+        mean, sd = self.proc.case_los_mean[ct], self.proc.case_los_sd[ct]
+        sig2 = np.log1p(np.divide(sd * sd, mean * mean, out=np.zeros_like(mean),
+                                  where=mean > 0))
+        z = self.streams["theatre/los"].normal(booked, w)
+        los = np.where(mean > 0, mean * np.exp(np.sqrt(sig2) * z - 0.5 * sig2), 0.0)
+        delayed = (self.streams["theatre/los"].uniform(booked, w, draw=1)
+                   < t.delayed_discharge_share) & (mean > 0)
+        los += np.where(delayed, self.streams["theatre/los"].exponential(
+            booked, w, t.delayed_discharge_mean_days, draw=2), 0.0)
+        day0 = np.floor(sess * 5.0 / max(sessions, 1))
+        k = np.arange(len(beds)) * 7.0
+        occ = np.clip(np.minimum(day0[:, None] + los[:, None], k + 7.0)
+                      - np.maximum(day0[:, None], k), 0.0, 7.0)
+        need = np.where(going, occ[:, 0], 0.0)
+        order = np.argsort(sess, kind="stable")
+        fits = np.empty(len(booked), dtype=bool)
+        fits[order] = np.cumsum(need[order]) <= capacity - in_use + 1e-9
+        no_bed = going & (need > 0) & ~fits
+        beds += occ[going & ~no_bed].sum(axis=0)
+        self.recorder.add("bed_days_used", float(beds[0]), service=self.pathway.names[s])
+        self.recorder.add("bed_days_available", capacity, service=self.pathway.names[s])
+        self._bed_days[s] = np.r_[beds[1:], 0.0]
+        return no_bed
+
     def _learn_sessions(self, s: int, unbooked: np.ndarray, full: bool) -> None:
         """What one more planned session a week is worth to the theatre's owner: when its
         sessions are full, the next cases on the list done sooner (their margin, and the health
@@ -504,8 +587,9 @@ class ServicesMixin:
         a = self.cfg.behaviour.adaptation
         base = self._base_sessions[s]
         cost = self.cfg.services[self.pathway.names[s]].session_cost_gbp * self.cfg.run.scale
-        self._lever_cost[i] += (self._capacity["sessions"][s] - base) * cost
-        if base <= 0:
+        open_ = self._scenario_factor[s]
+        self._lever_cost[i] += (self._capacity["sessions"][s] - base) * open_ * cost
+        if base <= 0 or open_ <= 0:
             return
         value = -a.w_money_qaly_per_gbp * cost
         nxt = unbooked[:4]

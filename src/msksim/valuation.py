@@ -62,21 +62,11 @@ class ValuationMixin:
 
     def _expected_wait_weeks(self, s: int) -> float:
         """The wait a referrer would be quoted: list size over weekly first capacity."""
-        cap = self._capacity["first"][s] if self.pathway.kind[s] != THEATRE else 0.0
+        cap = (self._capacity["first"][s] * self._scenario_factor[s]
+               if self.pathway.kind[s] != THEATRE else 0.0)
         if cap < 1e-6:  # no capacity to speak of: quote the longest wait
             return 104.0
         return min(len(self._queue(s, State.WAITING_FIRST, None)) / cap, 104.0)
-
-    def _expected_theatre_wait_weeks(self, t: int) -> float:
-        """A theatre list's length in weeks of its sessions (what a patient would be told)."""
-        q = self._queue(t, State.WAITING_SURGERY, None)
-        if len(q) == 0:
-            return 0.0
-        cap = self._capacity["sessions"][t]
-        if cap < 1e-6:
-            return 104.0
-        use = self.proc.session_share[self.cond.procedure[self.pop.condition[q]]].sum()
-        return float(min(use / cap, 104.0))
 
     def _referral_margin(self, decider: str, s: int) -> float:
         """The decider's margin from one referral to service s under the active rule."""
