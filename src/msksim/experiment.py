@@ -94,6 +94,8 @@ class Experiment(_Closed):
     baseline: str
     run: RunOverrides = RunOverrides()
     scenarios: dict[str, Scenario] = Field(min_length=1)
+    #: the figures printed (summary measures, in this order); empty = the standard headline
+    headline: list[str] = []
 
 
 def _model_at(loc: list[str]) -> type[BaseModel]:
@@ -421,8 +423,8 @@ HEADLINE = (
 )
 
 
-def _headline(df: pd.DataFrame) -> pd.DataFrame:
-    pick = df[df["measure"].isin(HEADLINE)]
+def _headline(df: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+    pick = df[df["measure"].isin(wanted or HEADLINE)]
     return pick if len(pick) else df
 
 
@@ -444,13 +446,13 @@ def format_experiment(result: ExperimentResult) -> str:
         lines += textwrap.wrap(sc.description, 96, initial_indent=" " * (width + 4),
                                subsequent_indent=" " * (width + 4))
     lines += ["", "Mean over replications [95% confidence interval]"]
-    summ = _headline(result.summary)
+    summ = _headline(result.summary, spec.headline)
     for key, grp in summ.groupby(KEYS, sort=False):
         lines.append(f"  {key[1]} ({key[2]})")
         for row in grp.itertuples(index=False):
             ci = f" [{fmt_number(row.ci_low)}, {fmt_number(row.ci_high)}]" if row.n > 1 else ""
             lines.append(f"    {row.scenario:<{width}}  {fmt_number(row.mean)}{ci}")
-    diffs = _headline(result.differences)
+    diffs = _headline(result.differences, spec.headline)
     for sc, grp in diffs.groupby("scenario", sort=False):
         lines += ["", f"{sc} compared with {spec.baseline} (paired: same seeds; difference "
                       f"[95% CI])"]

@@ -160,6 +160,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Wa
         Every decision uses `decisions.net_value`; the contract enters only through margins.
         """
         w = self.week
+        self.recorder.start_week(w, record=w >= 0)  # first: the year's demography records too
         if w > self._first_week and w % WEEKS_PER_YEAR == 0:
             self._demography_year(w)
         if w == 0:
@@ -169,7 +170,6 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Wa
         self._scenario_factor = scenario_factors(self.cfg, self.pathway, w)
         self._counts[:] = 0.0
         self._lever_cost[:] = 0.0
-        self.recorder.start_week(w, record=w >= 0)
         self._deaths(w)
         self._onset(w)
         act = self.pop.active()
