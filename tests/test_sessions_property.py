@@ -6,6 +6,14 @@ sessions raised. Sessions are held at plan (the providers' sessions lever is fix
 difference is the capacity alone. The mean wait people on surgery lists have had so far
 (averaged over every list-week, the RTT "incomplete pathway" view) must not rise, and neither
 may the mean list size.
+
+Why "mean wait of people on the lists" and not "mean wait of those operated": with more
+sessions, long waiters who would not have been reached are operated, which can raise the mean
+wait of the operated (a censoring effect). Greedy booking of mixed case lengths also has rare
+bin-packing anomalies in a single week (tests/test_queueing.py pins examples); with equal case
+lengths and first come first served, more sessions provably never delay anyone, which
+tests/test_queueing.py checks. The draws here are fixed (derandomize) so the suite is
+deterministic.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ def _list_waits(overlay: dict, contract: str) -> tuple[float, float]:
     return (elapsed / waiting if waiting else 0.0), waiting / weeks
 
 
-@settings(max_examples=8, deadline=None, database=None,
+@settings(max_examples=8, deadline=None, database=None, derandomize=True,
           phases=(Phase.explicit, Phase.reuse, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow])
 @given(city())
