@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import CONTRACT_RULES, ConfigError, check_rule_available, config_schema, load_config
 from .io import write_json, write_parquet, write_run
-from .results import format_table, side_by_side
+from .results import fmt_number, format_table, side_by_side, theatre_table
 
 EXIT_CONFIG = 2
 
@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiment import add_parser as add_experiment_parser
 
     add_experiment_parser(sub)
+    from .capacity import add_parser as add_capacity_parser
+
+    add_capacity_parser(sub)
     chk = sub.add_parser("check", help="validate a config and say what is wrong with it")
     chk.add_argument("--config", metavar="FILE")
     chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
@@ -174,6 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{cfg.name}: {cfg.run.years} contract years under {contract} "
               f"(seed {cfg.run.seed}, scale {cfg.run.scale}), {result.meta['wall_seconds']} s")
         print(format_table(result.summary().rename(columns={"value": contract})))
+        theatres = theatre_table(result.weekly, result.meta)
+        if len(theatres):
+            print("\nTheatres (a year; lists at the end)")
+            print(theatres.to_string(index=False, formatters={
+                c: fmt_number for c in theatres.columns if c not in ("theatre", "provider")}))
         if out is not None:
             print(f"\nResults written to {out}/ (weekly.parquet, ledger.parquet, meta.json)")
     return 0
@@ -263,10 +271,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .capacity import cmd_capacity
     from .experiment import cmd_experiment
 
     handlers = {"run": cmd_run, "compare": cmd_compare, "explain": cmd_explain,
-                "experiment": cmd_experiment, "check": cmd_check, "schema": cmd_schema}
+                "experiment": cmd_experiment, "capacity": cmd_capacity, "check": cmd_check,
+                "schema": cmd_schema}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
