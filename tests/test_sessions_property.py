@@ -35,7 +35,7 @@ def city(draw) -> tuple[dict, str, float]:
         services[name] = {
             "theatres": None,
             "sessions_per_week": BASE.services[name].sessions_per_week
-            * draw(st.floats(0.4, 1.2)),
+            * draw(st.floats(0.4, 0.8)),  # below today's plan: sessions are the limit
             "on_the_day_cancellation_rate": draw(st.floats(0.0, 0.3)),
             "late_start_mean_minutes": draw(st.floats(0.0, 60.0)),
             "booking_rule": draw(st.sampled_from(["priority", "fcfs"])),
@@ -69,5 +69,6 @@ def test_more_sessions_never_lengthen_the_wait(drawn):
         n: {**o, "sessions_per_week": o["sessions_per_week"] * more}
         for n, o in overlay["services"].items()}}
     wait_more, size_more = _list_waits(bigger, contract)
+    assert size > 0, "no one waited: the example tests nothing"
     assert wait_more <= wait + 1e-9, (wait, wait_more, more)
-    assert size_more <= size + 1e-9, (size, size_more, more)
+    assert size_more < size, (size, size_more, more)  # the extra sessions were used

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -67,14 +65,14 @@ from .config import (
     read_yaml,
     validate_config,
 )
-from .io import provenance, write_csv, write_json
+from .io import atomic_write, provenance, write_csv, write_json
+from .timeline import WEEKS_PER_YEAR
 
 Overlay = dict[str, Any] | str
 Progress = Callable[[int, int], None]
 
 WITHIN = "n_within_18_weeks"
 INCOMPLETE = "n_incomplete_pathways"
-WEEKS_PER_YEAR = 52
 WEEKS_PER_MONTH = 4
 #: the lowest factor tried when even the bottom of the bracket meets the target
 FACTOR_FLOOR = 0.05
@@ -930,22 +928,8 @@ def plot_curve(result: CapacityResult, path: str | Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    _atomic(Path(path), lambda p: fig.savefig(p, format="png"))
+    atomic_write(Path(path), lambda p: fig.savefig(p, format="png"))
     plt.close(fig)
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write to a temporary file in the same folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _summary_md(result: CapacityResult) -> str:
@@ -979,7 +963,7 @@ def write_outputs(result: CapacityResult, out_dir: str | Path) -> Path:
     write_csv(result.evaluations(), out / "evaluations.csv")
     plot_curve(result, out / "capacity.png")
     text = _summary_md(result)
-    _atomic(out / "summary.md", lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write(out / "summary.md", lambda p: p.write_text(text, encoding="utf-8"))
     write_json(result.meta, out / "meta.json")
     result.out_dir = out
     return out

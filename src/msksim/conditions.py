@@ -46,7 +46,8 @@ class ConditionTables:
     prevalent_weeks_max: np.ndarray
 
 
-#: what estimates of list length in weeks assume (each theatre books on its own figures)
+#: what provider-level estimates (the value of one more session) assume; booking and quoted
+#: waits use each theatre's own session and turnaround minutes
 TYPICAL_SESSION_MINUTES = 240.0
 TYPICAL_TURNAROUND_MINUTES = 20.0
 

@@ -177,8 +177,9 @@ class CaseTypeConfig(Strict):
 
     share: Share = F(1.0, "assumption: share of the group's operations of this type")
     duration_minutes: float = F(
-        100.0, "touch-time (anaesthetic start to leaving theatre) the list is planned on; "
-        "TKA skin-to-skin mean 89 min (Young 2014, domain_facts §5)", gt=0.0, le=720)
+        100.0, "assumption: touch-time (anaesthetic start to leaving theatre) the list is "
+        "planned on; for knees, skin-to-skin time averages 89 min (Young 2014, domain_facts "
+        "§5) and anaesthesia adds to it", gt=0.0, le=720)
     duration_cv: float = F(0.2, "assumption: spread of the actual touch-time around the plan "
                            "(coefficient of variation)", ge=0.0, le=2.0)
     los_days_mean: NonNeg = F(0.0, "length of stay in days (0 = day case); HEP (Harper 2023): "
@@ -669,7 +670,7 @@ class WinterConfig(Strict):
                               "(beds go to emergencies); 1 = no winter pressure", ge=0.0,
                               le=1.0)
     extra_cancellation_rate: Share = F(0.0, "assumption: extra on-the-day cancellations in "
-                                       "winter (no bed)")
+                                       "winter (counted with patient or hospital reasons)")
 
 
 class CapacityConfig(Strict):
@@ -743,6 +744,24 @@ class CityConfig(Strict):
             if ch.to_week is not None and ch.to_week < ch.from_week:
                 raise ValueError(f"capacity.changes.{i}.to_week: {ch.to_week} is before "
                                  f"from_week {ch.from_week}")
+        for name, svc in self.services.items():
+            if not (isinstance(svc, TheatreService) and svc.enabled):
+                continue
+            for pname, proc in self.procedures.items():
+                for cname, case in proc.case_types.items():
+                    if case.duration_minutes + svc.turnaround_minutes > svc.session_minutes:
+                        raise ValueError(
+                            f"procedures.{pname}.case_types.{cname}.duration_minutes: "
+                            f"{case.duration_minutes} + {svc.turnaround_minutes} turnaround does "
+                            f"not fit a {svc.session_minutes}-minute session at services.{name}")
+            if svc.theatres is not None:
+                most = svc.theatres * svc.sessions_per_theatre_per_weekday * 5
+                for i, ch in enumerate(self.capacity.changes):
+                    if ch.service == name and svc.sessions_per_week * ch.factor > most + 1e-9:
+                        raise ValueError(
+                            f"capacity.changes.{i}.factor: {ch.factor} × {svc.sessions_per_week} "
+                            f"sessions is more than {name}'s {svc.theatres} theatres can run "
+                            f"({most} a week); raise services.{name}.theatres")
         for key in self.contract.block.annual_gbp:
             if key not in self.providers:
                 raise ValueError(f"contract.block.annual_gbp.{key}: not a provider; allowed: "

@@ -38,8 +38,8 @@ from .timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 from .valuation import ValuationMixin
 from .waiting_lists import WaitingListsMixin
 
-#: how far ahead ward stays are laid out (longer stays are cut at half a year)
-BED_WEEKS_AHEAD = 26
+#: how far ahead ward stays are laid out, in days (longer stays are cut at half a year)
+BED_DAYS_AHEAD = 26 * 7
 
 #: the mechanisms through which a payment rule reaches decisions (see `channels` below)
 CHANNELS: tuple[str, ...] = ("triage", "follow_up", "listing", "decision_support", "capacity")
@@ -98,8 +98,8 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Wa
         self._base_sessions = self._capacity["sessions"].copy()
         #: this week's capacity multipliers from the config's capacity changes (scenarios)
         self._scenario_factor = scenario_factors(cfg, self.pathway, self.week)
-        #: ward bed-days already committed per theatre, this week and the coming ones
-        self._bed_days = np.zeros((len(self.pathway.names), BED_WEEKS_AHEAD))
+        #: ward beds held per theatre on each day from this week's Monday on
+        self._bed_days = np.zeros((len(self.pathway.names), BED_DAYS_AHEAD))
         self._cap_acc = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._backlog_weeks = {k: np.zeros_like(v) for k, v in self._capacity.items()}
         self._counts = np.zeros((len(self.provider_keys), len(self.activities.names)))

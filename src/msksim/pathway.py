@@ -117,7 +117,9 @@ def weekly_capacity(cfg: CityConfig, pathway: Pathway) -> dict[str, np.ndarray]:
 
 def scenario_factors(cfg: CityConfig, pathway: Pathway, week: int) -> np.ndarray:
     """Each service's capacity multiplier this week from the config's capacity changes
-    (a theatre closing, a clinic cut, independent-sector capacity opening)."""
+    (a theatre closing, a clinic cut, a site running more sessions from a week). A site
+    planned at 0 sessions stays at 0: to open new capacity, plan its sessions and close it
+    (factor 0) until the week it opens."""
     f = np.ones(len(pathway.names))
     for ch in cfg.capacity.changes:
         if ch.service in pathway.names and ch.from_week <= week and (

@@ -466,7 +466,7 @@ class ServicesMixin:
         booked_minutes = np.bincount(sess, planned + t.turnaround_minutes, minlength=sessions)
         rate = min(t.on_the_day_cancellation_rate + extra_cancel, 1.0)
         patient = self.streams["theatre/cancel"].uniform(booked, w) < rate
-        no_bed = self._beds(s, w, booked, sess, ct, sessions, ~patient)
+        no_bed, bed_first, bed_days = self._beds(s, w, booked, sess, ct, sessions, ~patient)
         cv = self.proc.case_cv[ct]
         sigma = np.sqrt(np.log1p(cv * cv))
         z = self.streams["theatre/duration"].normal(booked, w)
@@ -476,6 +476,7 @@ class ServicesMixin:
         day = run_sessions(sess, actual, late, t.session_minutes, t.turnaround_minutes,
                            t.overrun_allowance_minutes, cancelled=patient | no_bed)
         done = booked[day.done]
+        self._hold_beds(s, bed_first[day.done], bed_days[day.done])
         ran = np.bincount(sess[day.done], minlength=sessions) > 0
         rec = self.recorder
         rec.add("sessions_planned", sessions, service=name)
@@ -542,42 +543,54 @@ class ServicesMixin:
         p.queue_entry_week[done] = NEVER
 
     def _beds(self, s: int, w: int, booked: np.ndarray, sess: np.ndarray, ct: np.ndarray,
-              sessions: int, going: np.ndarray) -> np.ndarray:
-        """Cases cancelled for want of a ward bed (a theatre with `beds` set).
+              sessions: int, going: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which booked inpatients find no ward bed (a theatre with `beds` set).
 
-        Each inpatient's stay (case type's length of stay, plus a delayed discharge for some)
-        is laid over the coming weeks from its operating day; a case is cancelled when this
-        week's bed-days would exceed beds × 7. Committed bed-days roll forward each week."""
+        Each inpatient's stay (its case type's length of stay, plus a delayed discharge for
+        some) runs whole days from its operating day. Cases are taken in list order and each is
+        admitted only if a bed is free on every day of its stay, given the beds already held;
+        day cases need none. Returns (no_bed mask, first day, days) for `_hold_beds`."""
         t = self.cfg.services[self.pathway.names[s]]
-        no_bed = np.zeros(len(booked), dtype=bool)
-        if t.beds is None:
-            return no_bed
-        beds = self._bed_days[s]
-        in_use = beds[0]
-        capacity = t.beds * self.cfg.run.scale * 7.0
+        n = len(booked)
+        no_bed = np.zeros(n, dtype=bool)
+        first = np.floor(sess * 5.0 / max(sessions, 1)).astype(np.int64)
+        days = np.zeros(n, dtype=np.int64)
+        if t.beds is None or n == 0:
+            return no_bed, first, days
         mean, sd = self.proc.case_los_mean[ct], self.proc.case_los_sd[ct]
         sig2 = np.log1p(np.divide(sd * sd, mean * mean, out=np.zeros_like(mean),
                                   where=mean > 0))
-        z = self.streams["theatre/los"].normal(booked, w)
-        los = np.where(mean > 0, mean * np.exp(np.sqrt(sig2) * z - 0.5 * sig2), 0.0)
+        los = np.where(mean > 0, mean * np.exp(
+            np.sqrt(sig2) * self.streams["theatre/los"].normal(booked, w) - 0.5 * sig2), 0.0)
         delayed = (self.streams["theatre/los"].uniform(booked, w, draw=1)
                    < t.delayed_discharge_share) & (mean > 0)
         los += np.where(delayed, self.streams["theatre/los"].exponential(
             booked, w, t.delayed_discharge_mean_days, draw=2), 0.0)
-        day0 = np.floor(sess * 5.0 / max(sessions, 1))
-        k = np.arange(len(beds)) * 7.0
-        occ = np.clip(np.minimum(day0[:, None] + los[:, None], k + 7.0)
-                      - np.maximum(day0[:, None], k), 0.0, 7.0)
-        need = np.where(going, occ[:, 0], 0.0)
-        order = np.argsort(sess, kind="stable")
-        fits = np.empty(len(booked), dtype=bool)
-        fits[order] = np.cumsum(need[order]) <= capacity - in_use + 1e-9
-        no_bed = going & (need > 0) & ~fits
-        beds += occ[going & ~no_bed].sum(axis=0)
-        self.recorder.add("bed_days_used", float(beds[0]), service=self.pathway.names[s])
-        self.recorder.add("bed_days_available", capacity, service=self.pathway.names[s])
-        self._bed_days[s] = np.r_[beds[1:], 0.0]
-        return no_bed
+        horizon = self._bed_days.shape[1]
+        days = np.minimum(np.ceil(los).astype(np.int64), horizon - first)
+        beds = t.beds * self.cfg.run.scale
+        held = self._bed_days[s].copy()
+        for j in np.argsort(sess, kind="stable"):  # inpatients only: a few dozen a week
+            if going[j] and days[j] > 0:
+                stay = slice(first[j], first[j] + days[j])
+                if np.all(held[stay] + 1 <= beds + 1e-9):
+                    held[stay] += 1
+                else:
+                    no_bed[j] = True
+        return no_bed, first, days
+
+    def _hold_beds(self, s: int, first: np.ndarray, days: np.ndarray) -> None:
+        """Those operated occupy their beds; record the week's bed-days; roll on a week."""
+        t = self.cfg.services[self.pathway.names[s]]
+        if t.beds is None:
+            return
+        held = self._bed_days[s]
+        for f, d in zip(first, days, strict=True):
+            held[f:f + d] += 1
+        name = self.pathway.names[s]
+        self.recorder.add("bed_days_used", float(held[:7].sum()), service=name)
+        self.recorder.add("bed_days_available", t.beds * self.cfg.run.scale * 7.0, service=name)
+        self._bed_days[s] = np.r_[held[7:], np.zeros(7)]
 
     def _learn_sessions(self, s: int, unbooked: np.ndarray, full: bool) -> None:
         """What one more planned session a week is worth to the theatre's owner: when its

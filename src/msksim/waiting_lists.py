@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conditions import TYPICAL_SESSION_MINUTES, TYPICAL_TURNAROUND_MINUTES
 from .decisions import logit_choice, option_uniforms
 from .pathway import THEATRE
 from .population import NEVER, State
@@ -149,14 +148,13 @@ class WaitingListsMixin:
         q = np.unique(m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == s)])
         if not closed:
             clock = p.clock_start_week[q]
-            q = q[(clock != NEVER) & (w - clock >= wl.offer_after_weeks)]
+            q = q[(clock != NEVER) & (w - clock > wl.offer_after_weeks)]
         q = q[p.list_hold_week[q] <= w]
         if len(q) == 0:
             return
         q = q[np.lexsort((q, p.queue_entry_week[q]))]  # longest waiters first
         friction = {t: self.cfg.services[names[t]].travel_friction_qaly for t in waits}
-        # each alternative's spare room: the list it can take before the saving is gone
-        use = self._case_use(q)
+        use = self._case_use(q, s)
         for t in sorted(alternatives, key=lambda t: (waits[t], t)):
             if len(q) == 0:
                 break
@@ -167,8 +165,12 @@ class WaitingListsMixin:
             values[:, 1] = value
             u = option_uniforms(self.streams[f"list/offer/{names[t]}"], q, w, 2)
             accept = logit_choice(values, u, wl.offer_logit_scale_qaly) == 1
-            room = ((saving - wl.offer_min_saving_weeks) * self._capacity["sessions"][t]
-                    * self._scenario_factor[t])
+            # the sessions' worth of cases that can move before the gap between the two waits
+            # closes to the minimum saving (t's wait rises as s's falls)
+            cap_t = self._capacity["sessions"][t] * self._scenario_factor[t]
+            cap_s = self._capacity["sessions"][s] * self._scenario_factor[s]
+            gap = saving - wl.offer_min_saving_weeks
+            room = gap * cap_t if closed else gap / (1.0 / cap_t + 1.0 / cap_s)
             take = accept & (np.cumsum(np.where(accept, use, 0.0)) <= room + 1e-9)
             moved = q[take]
             if len(moved):
@@ -187,10 +189,11 @@ class WaitingListsMixin:
         self.recorder.add("new_list_entries", len(slots), service=names[t])
         self.recorder.add("new_transfers", len(slots), route=f"{names[s]}->{names[t]}")
 
-    def _case_use(self, slots: np.ndarray) -> np.ndarray:
-        """Share of a typical 4-hour session each listed case will take (planned)."""
-        return ((self.proc.case_minutes[self.pop.case_type[slots]] + TYPICAL_TURNAROUND_MINUTES)
-                / TYPICAL_SESSION_MINUTES)
+    def _case_use(self, slots: np.ndarray, t: int) -> np.ndarray:
+        """Share of one of theatre t's sessions each listed case will take (planned)."""
+        tc = self.cfg.services[self.pathway.names[t]]
+        return ((self.proc.case_minutes[self.pop.case_type[slots]] + tc.turnaround_minutes)
+                / tc.session_minutes)
 
     def _expected_theatre_wait_weeks(self, t: int) -> float:
         """A theatre list's length in weeks of its sessions (what a patient would be told)."""
@@ -202,4 +205,4 @@ class WaitingListsMixin:
         cap = self._capacity["sessions"][t] * self._scenario_factor[t]
         if cap < 1e-6:
             return MAX_WAIT_WEEKS
-        return float(min(self._case_use(q).sum() / cap, MAX_WAIT_WEEKS))
+        return float(min(self._case_use(q, t).sum() / cap, MAX_WAIT_WEEKS))
