@@ -27,8 +27,13 @@ per-run figures; and a meta.json with provenance, the experiment file and the se
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
+import os
+import shutil
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -223,10 +228,15 @@ def load_experiment(path: str | Path, replications: int | None = None,
 
 
 # ----------------------------------------------------------------------------------------------
-# running
+# running: each (scenario, replication) is one job; its results are written the moment it ends
 # ----------------------------------------------------------------------------------------------
-def _run_job(job: tuple[str, int, CityConfig, str]) -> tuple[str, int, pd.DataFrame, dict]:
-    """One scenario × replication; module-level so a worker process can run it."""
+RUNS_DIR = "runs"
+
+
+def _run_job(job: tuple[str, int, CityConfig, str]
+             ) -> tuple[str, int, pd.DataFrame, pd.DataFrame, dict]:
+    """One scenario × replication; module-level so a worker process (or Dask) can run it."""
+    from .results import weekly_series
     from .run import run_once
 
     scenario, r, cfg, contract = job
@@ -234,7 +244,105 @@ def _run_job(job: tuple[str, int, CityConfig, str]) -> tuple[str, int, pd.DataFr
     result = run_once(cfg, contract)
     info = {"seed": result.meta["seed"], "wall_seconds": round(time.perf_counter() - t0, 2),
             "year_results": result.year_results}
-    return scenario, r, result.summary(), info
+    return scenario, r, result.summary(), weekly_series(result.weekly, cfg.run.scale), info
+
+
+def config_hash(cfg: CityConfig, contract: str) -> str:
+    """A fingerprint of what a run depends on: its resolved config (seed included) and rule."""
+    text = json.dumps({"config": cfg.model_dump(mode="json"), "contract": contract},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_dir(out: Path, scenario: str, replication: int) -> Path:
+    """Where one run's results live (a Parquet dataset partitioned by scenario, replication)."""
+    return out / RUNS_DIR / f"scenario={scenario}" / f"replication={replication}"
+
+
+def _save_run(out: Path, scenario: str, r: int, summary: pd.DataFrame, series: pd.DataFrame,
+              info: dict) -> None:
+    """Write one run's files into a hidden folder, then rename it into place: a run's folder
+    exists only when all of it is written, so an interrupted run leaves nothing to trust."""
+    final = run_dir(out, scenario, r)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".replication={r}.", dir=final.parent))
+    try:
+        summary.to_parquet(tmp / "summary.parquet", index=False)
+        series.to_parquet(tmp / "series.parquet", index=False)
+        (tmp / "info.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, final)  # atomic; fails if another writer got there first
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (final / "info.json").is_file():
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _load_run(out: Path, scenario: str, r: int, want_hash: str
+              ) -> tuple[pd.DataFrame, pd.DataFrame, dict] | None:
+    """A finished run's results, or None if it is missing (or from another config)."""
+    d = run_dir(out, scenario, r)
+    try:
+        info = json.loads((d / "info.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("config_hash") != want_hash:
+        raise ConfigError(f"--out: {str(out)!r} holds results of a different experiment "
+                          f"(scenario {scenario!r}, replication {r} was run with another "
+                          f"config); give a new folder or delete that one")
+    return pd.read_parquet(d / "summary.parquet"), pd.read_parquet(d / "series.parquet"), info
+
+
+def _clean_partial(out: Path) -> None:
+    """Remove half-written run folders left by a run that was killed."""
+    for tmp in (out / RUNS_DIR).glob("scenario=*/.replication=*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _execute(jobs: list[tuple], workers: int, dask: bool, scheduler: str | None,
+             on_result: Callable[[tuple], None]) -> str:
+    """Run the jobs on the chosen backend, handing each result to `on_result` as it ends.
+    Returns the backend's name. Results never depend on the backend: a run depends only on
+    its config and seed."""
+    if scheduler is not None or dask:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+        client = Client(scheduler if scheduler is not None else cluster)
+        try:
+            futures = client.map(_run_job, jobs, pure=False)
+            for fut in dask_completed(futures):
+                on_result(fut.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return f"dask ({scheduler})" if scheduler else f"dask LocalCluster ({workers} workers)"
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            on_result(_run_job(job))
+        return "one process"
+    # spawn, not fork: the parent may hold threads (pyarrow's, a progress bar's), and forking
+    # a threaded process can deadlock; workers re-import the caller's __main__, so call from a
+    # script, a notebook or the CLI, not from code piped into python
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                             mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_run_job, job) for job in jobs]
+        try:
+            for fut in as_completed(futures):
+                on_result(fut.result())
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return f"process pool ({workers} workers)"
 
 
 def _t_interval(values: pd.Series) -> tuple[int, float, float, float, float]:
@@ -311,6 +419,7 @@ class ExperimentResult:
     differences: pd.DataFrame  # per scenario: paired difference from the baseline, 95% CI
     meta: dict
     out_dir: Path | None = None
+    series: pd.DataFrame | None = None  # weekly series of every run (results.SERIES)
 
     @property
     def seeds(self) -> list[int]:
@@ -319,11 +428,16 @@ class ExperimentResult:
 
 def run_experiment(path: str | Path, out_dir: str | Path | None = None,
                    replications: int | None = None, scale: float | None = None,
-                   progress: Progress | None = None, workers: int = 1) -> ExperimentResult:
+                   progress: Progress | None = None, workers: int = 1, dask: bool = False,
+                   scheduler: str | None = None) -> ExperimentResult:
     """Run every scenario × replication (paired seeds) and summarise; write to `out_dir`.
 
-    Results do not depend on `workers`: each run depends only on its config and seed, and the
-    runs are put back in (scenario, replication) order before anything is computed.
+    With `out_dir`, each run is saved the moment it ends (`runs/scenario=…/replication=…`),
+    and runs already saved there are not run again: rerunning after a crash or a kill picks up
+    where it stopped, never repeating or losing a run. Results do not depend on `workers` or
+    the backend (process pool, Dask `LocalCluster` with `dask`, or a Dask `scheduler`): each
+    run depends only on its config and seed, and runs are put back in (scenario, replication)
+    order before anything is computed.
     """
     if workers < 1:
         raise ConfigError(f"--workers: {workers} is not allowed; use 1 or more")
@@ -332,46 +446,49 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {str(out)!r} is a file; give a folder for the results")
     scenarios = list(exp.spec.scenarios)
-    jobs = []
+    jobs, hashes = [], {}
     for sc in scenarios:
         cfg = exp.configs[sc]
+        contract = exp.spec.scenarios[sc].contract
         for r, seed in enumerate(exp.seeds):
             run_cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
-            jobs.append((sc, r, run_cfg, exp.spec.scenarios[sc].contract))
+            jobs.append((sc, r, run_cfg, contract))
+            hashes[(sc, r)] = config_hash(run_cfg, contract)
     t0 = time.perf_counter()
-    done: dict[tuple[str, int], tuple[pd.DataFrame, dict]] = {}
+    done: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame, dict]] = {}
+    if out is not None and (out / RUNS_DIR).is_dir():
+        _clean_partial(out)
+        for sc, r, *_ in jobs:
+            got = _load_run(out, sc, r, hashes[(sc, r)])
+            if got is not None:
+                done[(sc, r)] = got
+    resumed = len(done)
+    todo = [j for j in jobs if (j[0], j[1]) not in done]
+    if progress is not None:
+        progress(len(done), len(jobs))
 
-    def collect(res: tuple[str, int, pd.DataFrame, dict]) -> None:
-        done[(res[0], res[1])] = (res[2], res[3])
+    def collect(res: tuple[str, int, pd.DataFrame, pd.DataFrame, dict]) -> None:
+        sc, r, summary, series, info = res
+        info = {**info, "config_hash": hashes[(sc, r)]}
+        if out is not None:
+            _save_run(out, sc, r, summary, series, info)
+        done[(sc, r)] = (summary, series, info)
         if progress is not None:
             progress(len(done), len(jobs))
 
-    if workers == 1 or len(jobs) == 1:
-        for job in jobs:
-            collect(_run_job(job))
-    else:
-        # spawn, not fork: the parent may hold threads (pyarrow's, a progress bar's), and
-        # forking a threaded process can deadlock; workers re-import the caller's __main__, so
-        # call from a script, a notebook or the CLI, not from code piped into python
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                                 mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_job, job) for job in jobs]
-            try:
-                for fut in as_completed(futures):
-                    collect(fut.result())
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
-    frames = []
-    run_info = []
+    backend = _execute(todo, workers, dask, scheduler, collect) if todo else "none needed"
+    frames, series_frames, run_info = [], [], []
     for sc in scenarios:
         for r in range(len(exp.seeds)):
-            summary, info = done[(sc, r)]
+            summary, series, info = done[(sc, r)]
             frames.append(summary.assign(scenario=sc, replication=r, seed=info["seed"]))
-            run_info.append({"scenario": sc, "replication": r, **info})
+            series_frames.append(series.assign(scenario=sc, replication=r))
+            run_info.append({"scenario": sc, "replication": r,
+                             **{k: v for k, v in info.items() if k != "config_hash"}})
     runs = pd.concat(frames, ignore_index=True)[
         ["scenario", "replication", "seed", *KEYS, "value"]]
+    series_all = pd.concat(series_frames, ignore_index=True)[
+        ["scenario", "replication", "week", "series", "group", "value"]]
     meta = {
         **provenance(),
         "experiment_file": str(exp.path),
@@ -382,6 +499,8 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
         "replications": exp.replications,
         "seeds": exp.seeds,
         "workers": workers,
+        "backend": backend,
+        "runs_resumed": resumed,
         "wall_seconds": round(time.perf_counter() - t0, 2),
         "scenarios": {sc: {"contract": exp.spec.scenarios[sc].contract,
                            "description": exp.spec.scenarios[sc].description,
@@ -393,7 +512,7 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
                               summary=summarise_runs(runs, scenarios),
                               differences=paired_differences(runs, scenarios,
                                                              exp.spec.baseline),
-                              meta=meta, out_dir=out)
+                              meta=meta, out_dir=out, series=series_all)
     if out is not None:
         write_results(result, out)
     return result
@@ -401,10 +520,13 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
 
 def write_results(result: ExperimentResult, out: Path) -> None:
     """Parquet and CSV tables, then meta.json last (its presence marks a complete set)."""
-    for name, df in (("summary", result.summary), ("differences", result.differences),
-                     ("runs", result.runs)):
+    tables = [("summary", result.summary), ("differences", result.differences),
+              ("runs", result.runs)]
+    if result.series is not None:
+        tables.append(("series", result.series))
+    for name, df in tables:
         write_parquet(df, out / f"{name}.parquet")
-        if name != "runs":
+        if name not in ("runs", "series"):
             write_csv(df, out / f"{name}.csv")
     write_json(result.meta, out / "meta.json")
 
@@ -490,6 +612,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(Parquet and CSV) and meta.json")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="runs at once in separate processes (results do not depend on it)")
+    p.add_argument("--dask", action="store_true",
+                   help="run on a local Dask cluster of N workers instead of a process pool")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask cluster (its workers need msksim installed "
+                        "and the results come back here)")
     p.add_argument("--replications", type=int, metavar="R",
                    help="replications per scenario (default from the file)")
     p.add_argument("--scale", type=float, metavar="F",
@@ -500,19 +627,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 class _Bar:
-    """Runs finished, on a terminal only."""
+    """Runs finished, with the time left: a tqdm bar on a terminal, otherwise one line per
+    finished run on stderr (for logs)."""
 
     def __init__(self, enabled: bool):
-        self.enabled, self.bar = enabled and sys.stderr.isatty(), None
+        self.enabled, self.bar = enabled, None
+        self.tty = sys.stderr.isatty()
+        self.t0, self.start = time.perf_counter(), None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
-        if self.bar is None:
-            from tqdm import tqdm
+        if self.start is None:  # runs found already finished (a resumed experiment)
+            self.start = done
+            if done and not self.tty:
+                print(f"{done} of {total} runs already finished in the output folder",
+                      file=sys.stderr, flush=True)
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc="experiment", unit="run", leave=False)
-        self.bar.update(done - self.bar.n)
+                self.bar = tqdm(total=total, initial=done, desc="experiment", unit="run",
+                                leave=False)
+            self.bar.update(done - self.bar.n)
+            return
+        if done > self.start:
+            rate = (time.perf_counter() - self.t0) / (done - self.start)
+            left = rate * (total - done)
+            print(f"run {done} of {total} finished; about {left / 60:.1f} min left",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -523,12 +666,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     bar = _Bar(not args.quiet)
     try:
         result = run_experiment(args.file, out_dir=args.out, replications=args.replications,
-                                scale=args.scale, progress=bar, workers=args.workers)
+                                scale=args.scale, progress=bar, workers=args.workers,
+                                dask=args.dask, scheduler=args.scheduler)
     finally:
         bar.close()
     if not args.quiet:
         print(format_experiment(result))
         if result.out_dir is not None:
-            print(f"\nResults written to {result.out_dir}/ (summary, differences and runs as "
-                  f"Parquet; summary.csv, differences.csv; meta.json)")
+            print(f"\nResults written to {result.out_dir}/ (summary, differences, runs and "
+                  f"weekly series as Parquet; summary.csv, differences.csv; meta.json; each "
+                  f"run in runs/). `msksim report {result.out_dir}` writes a report.")
     return 0

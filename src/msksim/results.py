@@ -143,6 +143,10 @@ def summarise(weekly: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> pd.Data
         _total(weekly, "new_self_management") * per_year * per_1000)
     add("Referrals", "Given a decision aid before choosing surgery", "per 1,000 adults a year",
         _total(weekly, "new_decision_aids") * per_year * per_1000)
+    clinics = [n for n, info in services.items() if info["kind"] == "outpatient"]
+    add("Outpatients and community", "All outpatient clinics: follow-ups per first", "ratio",
+        _ratio(sum(_total(weekly, "new_follow_up_attendances", service=n) for n in clinics),
+               sum(_total(weekly, "new_first_attendances", service=n) for n in clinics)))
     for name, info in services.items():
         if info["kind"] not in ("outpatient", "community", "hub"):
             continue
@@ -389,3 +393,73 @@ def fmt_number(x: float) -> str:
     if ax >= 10:
         return f"{x:.1f}"
     return f"{x:.2f}"
+
+
+# ----------------------------------------------------------------------------------------------
+# weekly series for plots with uncertainty bands (experiments and reports)
+# ----------------------------------------------------------------------------------------------
+#: the weekly series an experiment keeps from each run: name -> (plain label, unit)
+SERIES = {
+    "waiting_first": ("Waiting for a first appointment", "people"),
+    "waiting_surgery": ("Waiting for surgery", "people"),
+    "pct_within_18_weeks": ("Incomplete RTT pathways within 18 weeks", "%"),
+    "commissioner_spend_gbp": ("Commissioner spend", "£ a week"),
+    "envelope_gbp": ("Budget envelope", "£ a week"),
+    "theatre_utilisation_pct": ("Theatre touch-time utilisation (capped)", "%"),
+    "operations": ("Operations", "a week"),
+    "eq5d_gain": ("EQ-5D gain six months after surgery", "index points (mean)"),
+    "referrals": ("Referrals by route", "a week"),
+    "operations_per_1000_imd": ("Operations by deprivation quintile",
+                                "per 1,000 adults a year"),
+}
+
+
+def weekly_series(weekly: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """The run's weekly series (`SERIES`) as rows (week, series, group, value), whole-city
+    counts. `group` is the route or deprivation quintile where a series is broken down."""
+    city = 1.0 / scale
+    weeks = pd.Index(sorted(weekly["week"].unique()), name="week")
+
+    def total(metric: str) -> pd.Series:
+        sel = weekly[weekly["metric"] == metric]
+        return sel.groupby("week")["value"].sum().reindex(weeks, fill_value=0.0)
+
+    def by(metric: str, group: str) -> pd.DataFrame:
+        sel = weekly[weekly["metric"] == metric]
+        if group not in sel or sel.empty:
+            return pd.DataFrame(index=weeks)
+        return sel.pivot_table(index="week", columns=group, values="value",
+                               aggfunc="sum").reindex(weeks, fill_value=0.0).fillna(0.0)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inc = total("n_incomplete_pathways")
+        planned = total("session_minutes_planned")
+        outcomes = total("new_outcomes")
+        cols = {
+            "waiting_first": total("n_waiting_first") * city,
+            "waiting_surgery": total("n_waiting_surgery") * city,
+            "pct_within_18_weeks": (100 * total("n_within_18_weeks") / inc).where(inc > 0, 100.0),
+            "commissioner_spend_gbp": total("commissioner_spend_gbp") * city,
+            "envelope_gbp": total("envelope_gbp") * city,
+            "theatre_utilisation_pct": (100 * total("touch_minutes_capped") / planned)
+            .where(planned > 0),
+            "operations": total("new_procedures") * city,
+            "eq5d_gain": (total("sum_eq5d_gain") / outcomes).where(outcomes > 0),
+        }
+    parts = [pd.DataFrame({"week": weeks, "series": k, "group": "", "value": v.to_numpy()})
+             for k, v in cols.items()]
+    for name, metric, group, per in (("referrals", "new_referrals", "route", None),
+                                     ("operations_per_1000_imd", "new_procedures_imd",
+                                      "imd_quintile", "n_adults_imd")):
+        table = by(metric, group)
+        if per is not None and len(table.columns):
+            adults = by(per, group).reindex(columns=table.columns, fill_value=0.0)
+            table = (1000 * 52 * table / adults.where(adults > 0)).astype(float)
+        else:
+            table = table * city
+        for g in table.columns:
+            parts.append(pd.DataFrame({"week": weeks, "series": name, "group": str(g),
+                                       "value": table[g].to_numpy()}))
+    out = pd.concat(parts, ignore_index=True)
+    out["week"] = out["week"].astype("int32")
+    return out
