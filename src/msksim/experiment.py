@@ -41,7 +41,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,11 +53,14 @@ from .config import (
     CityConfig,
     ConfigError,
     check_rule_available,
+    deep_merge,
     load_config,
     read_yaml,
+    validate_config,
 )
 from .io import provenance, write_csv, write_json, write_parquet
 from .results import KEYS, fmt_number
+from .statistics import crn_gain, replications_needed, t_interval
 
 Overlay = dict[str, Any] | str
 Progress = Callable[[int, int], None]
@@ -77,6 +80,25 @@ class RunOverrides(_Closed):
     years: StrictInt | None = Field(None, ge=1, le=50)
     warmup_weeks: StrictInt | None = Field(None, ge=0, le=520)
     scale: float | None = Field(None, gt=0.0, le=10.0)
+
+
+class Uncertainty(_Closed):
+    """Parameters not known exactly: each replication after the first draws its own values
+    (a Latin hypercube over the ranges, from its own seed, apart from the model's chance),
+    the same in every scenario (paired); replication 0 runs at the centre of every range."""
+
+    seed: StrictInt = Field(12345, ge=0)
+    parameters: dict[str, tuple[float, float]] = Field(min_length=1)
+
+
+class Sweep(_Closed):
+    """Each scenario but the baseline becomes one scenario per point: a full grid of the
+    listed values, or `points` Latin-hypercube draws over [low, high] ranges."""
+
+    method: Literal["grid", "lhs"] = "grid"
+    points: StrictInt = Field(5, ge=1, le=1000)
+    seed: StrictInt = Field(2024, ge=0)
+    parameters: dict[str, list[float]] = Field(min_length=1)
 
 
 class Scenario(_Closed):
@@ -99,6 +121,12 @@ class Experiment(_Closed):
     baseline: str
     run: RunOverrides = RunOverrides()
     scenarios: dict[str, Scenario] = Field(min_length=1)
+    uncertainty: Uncertainty | None = None
+    sweep: Sweep | None = None
+    #: the figure the report's statistics speak about (what pairing buys, runs needed)
+    focus: str = "All outpatient clinics: follow-ups per first"
+    #: the interval half-width wanted, as a share of the mean (the replication advisor)
+    precision: float = Field(0.05, gt=0.0, le=1.0)
     #: the figures printed (summary measures, in this order); empty = the standard headline
     headline: list[str] = []
 
@@ -109,6 +137,10 @@ def _model_at(loc: list[str]) -> type[BaseModel]:
         return RunOverrides
     if loc[:1] == ["scenarios"] and len(loc) == 3:
         return Scenario
+    if loc[:1] == ["uncertainty"]:
+        return Uncertainty
+    if loc[:1] == ["sweep"]:
+        return Sweep
     return Experiment
 
 
@@ -149,6 +181,67 @@ def parse_experiment(data: dict, where: str = "experiment") -> Experiment:
     return spec
 
 
+def dotted_overlay(values: dict[str, float]) -> dict:
+    """{"a.b.c": 1} -> {"a": {"b": {"c": 1}}}."""
+    out: dict = {}
+    for path, v in values.items():
+        node = out
+        *head, last = path.split(".")
+        for k in head:
+            node = node.setdefault(k, {})
+        node[last] = float(v)
+    return out
+
+
+def with_values(cfg: CityConfig, values: dict[str, float], where: str) -> CityConfig:
+    """The config with dotted parameters set, checked like any config."""
+    data = cfg.model_dump(mode="json")
+    for path in values:
+        node = data
+        for k in path.split("."):
+            if not isinstance(node, dict) or k not in node:
+                raise ConfigError(f"{where}: {path!r} is not a setting of the city config")
+            node = node[k]
+        if isinstance(node, bool) or not isinstance(node, int | float):
+            raise ConfigError(f"{where}: {path!r} is not a number (it is {node!r})")
+    try:
+        return validate_config(deep_merge(data, dotted_overlay(values)))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _lhs(ranges: dict[str, tuple[float, float]], n: int, seed: int) -> list[dict[str, float]]:
+    from scipy.stats import qmc
+
+    if n == 0:
+        return []
+    u = qmc.LatinHypercube(d=len(ranges), seed=seed).random(n)
+    lo = np.array([r[0] for r in ranges.values()])
+    hi = np.array([r[1] for r in ranges.values()])
+    pts = lo + u * (hi - lo)
+    return [dict(zip(ranges, map(float, row), strict=True)) for row in pts]
+
+
+def uncertainty_draws(unc: Uncertainty, replications: int) -> list[dict[str, float]]:
+    """Replication r's parameter values: the centre for r = 0, Latin-hypercube draws after."""
+    centre = {k: (lo + hi) / 2 for k, (lo, hi) in unc.parameters.items()}
+    return [centre, *_lhs(unc.parameters, replications - 1, unc.seed)]
+
+
+def sweep_points(sw: Sweep) -> list[dict[str, float]]:
+    if sw.method == "grid":
+        import itertools
+
+        keys = list(sw.parameters)
+        return [dict(zip(keys, combo, strict=True))
+                for combo in itertools.product(*sw.parameters.values())]
+    bad = [k for k, v in sw.parameters.items() if len(v) != 2 or v[0] >= v[1]]
+    if bad:
+        raise ConfigError(f"sweep.parameters.{bad[0]}: an lhs sweep needs [low, high] with "
+                          f"low < high")
+    return _lhs({k: (v[0], v[1]) for k, v in sw.parameters.items()}, sw.points, sw.seed)
+
+
 @dataclass
 class LoadedExperiment:
     """An experiment with every scenario's config resolved and checked."""
@@ -158,6 +251,9 @@ class LoadedExperiment:
     spec: Experiment
     configs: dict[str, CityConfig]  # scenario -> its config (seed = the base seed)
     replications: int
+    contracts: dict[str, str] | None = None  # scenario -> payment rule (sweeps add scenarios)
+    descriptions: dict[str, str] | None = None
+    draws: list[dict[str, float]] | None = None  # per replication: uncertain parameter values
 
     @property
     def seeds(self) -> list[int]:
@@ -222,9 +318,33 @@ def load_experiment(path: str | Path, replications: int | None = None,
             raise ConfigError(f"{where}: scenarios.{name}.overlay: run.seed {cfg.run.seed} "
                               f"differs from the baseline's {seed}; every scenario must use the "
                               f"same seeds (set run.seed at the top of the experiment)")
+    contracts = {n: sc.contract for n, sc in spec.scenarios.items()}
+    descriptions = {n: sc.description for n, sc in spec.scenarios.items()}
+    if spec.sweep is not None:
+        points = sweep_points(spec.sweep)
+        for name in [n for n in list(configs) if n != spec.baseline]:
+            cfg = configs.pop(name)
+            contract, words = contracts.pop(name), descriptions.pop(name)
+            for i, point in enumerate(points):
+                new = f"{name}_{i}"
+                configs[new] = with_values(cfg, point, f"{where}: sweep")
+                contracts[new] = contract
+                values = ", ".join(f"{k} = {v:g}" for k, v in point.items())
+                descriptions[new] = f"{words} ({values})".strip()
+    n_rep = replications or spec.replications
+    draws = None
+    if spec.uncertainty is not None:
+        bad = [k for k, (lo, hi) in spec.uncertainty.parameters.items() if lo >= hi]
+        if bad:
+            raise ConfigError(f"{where}: uncertainty.parameters.{bad[0]}: low must be below "
+                              f"high")
+        draws = uncertainty_draws(spec.uncertainty, n_rep)
+        for r, values in enumerate(draws):  # check every drawn config before any run
+            for name, cfg in configs.items():
+                with_values(cfg, values, f"{where}: uncertainty (replication {r}, {name})")
     return LoadedExperiment(path=path, text=path.read_text(encoding="utf-8"), spec=spec,
-                            configs=configs,
-                            replications=replications or spec.replications)
+                            configs=configs, replications=n_rep, contracts=contracts,
+                            descriptions=descriptions, draws=draws)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -345,23 +465,6 @@ def _execute(jobs: list[tuple], workers: int, dask: bool, scheduler: str | None,
     return f"process pool ({workers} workers)"
 
 
-def _t_interval(values: pd.Series) -> tuple[int, float, float, float, float]:
-    """n, mean, sd, and the 95% t-interval of the mean (NaN where it cannot be computed)."""
-    v = values.to_numpy(dtype=np.float64)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return 0, math.nan, math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    if n == 1:
-        return 1, mean, math.nan, math.nan, math.nan
-    from scipy import stats  # here, not at the top: worker processes never need it
-
-    sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return n, mean, sd, mean - half, mean + half
-
-
 def _row_order(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
     """Each figure once, in first-seen order, sections kept together (as `side_by_side`)."""
     keys = list(dict.fromkeys(runs[KEYS].itertuples(index=False, name=None)))
@@ -371,7 +474,7 @@ def _row_order(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 def _intervals(df: pd.DataFrame, col: str) -> dict[tuple, tuple]:
     """`_t_interval` of `col` for each figure (section, measure, unit) in `df`."""
-    return {key: _t_interval(g[col]) for key, g in df.groupby(KEYS, sort=False)}
+    return {key: t_interval(g[col]) for key, g in df.groupby(KEYS, sort=False)}
 
 
 _EMPTY = (0, math.nan, math.nan, math.nan, math.nan)
@@ -420,6 +523,8 @@ class ExperimentResult:
     meta: dict
     out_dir: Path | None = None
     series: pd.DataFrame | None = None  # weekly series of every run (results.SERIES)
+    crn: pd.DataFrame | None = None  # paired vs unpaired interval widths (statistics.crn_gain)
+    statistics: dict | None = None  # what pairing bought for the focus figure; runs needed
 
     @property
     def seeds(self) -> list[int]:
@@ -445,13 +550,15 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {str(out)!r} is a file; give a folder for the results")
-    scenarios = list(exp.spec.scenarios)
+    scenarios = list(exp.configs)
     jobs, hashes = [], {}
     for sc in scenarios:
         cfg = exp.configs[sc]
-        contract = exp.spec.scenarios[sc].contract
+        contract = exp.contracts[sc]
         for r, seed in enumerate(exp.seeds):
             run_cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+            if exp.draws is not None:
+                run_cfg = with_values(run_cfg, exp.draws[r], "uncertainty")
             jobs.append((sc, r, run_cfg, contract))
             hashes[(sc, r)] = config_hash(run_cfg, contract)
     t0 = time.perf_counter()
@@ -502,20 +609,59 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
         "backend": backend,
         "runs_resumed": resumed,
         "wall_seconds": round(time.perf_counter() - t0, 2),
-        "scenarios": {sc: {"contract": exp.spec.scenarios[sc].contract,
-                           "description": exp.spec.scenarios[sc].description,
+        "scenarios": {sc: {"contract": exp.contracts[sc],
+                           "description": exp.descriptions[sc],
                            "config": exp.configs[sc].model_dump(mode="json")}
                       for sc in scenarios},
+        "uncertain_parameters": exp.draws,
         "runs": run_info,
     }
-    result = ExperimentResult(experiment=exp, runs=runs,
-                              summary=summarise_runs(runs, scenarios),
+    summary = summarise_runs(runs, scenarios)
+    result = ExperimentResult(experiment=exp, runs=runs, summary=summary,
                               differences=paired_differences(runs, scenarios,
                                                              exp.spec.baseline),
                               meta=meta, out_dir=out, series=series_all)
+    result.crn = crn_gain(runs, exp.spec.baseline)
+    result.statistics = experiment_statistics(result)
     if out is not None:
         write_results(result, out)
     return result
+
+
+def experiment_statistics(result: ExperimentResult) -> dict:
+    """For the experiment's focus figure: how much narrower pairing made the intervals (once
+    per experiment), and how many replications give the chosen precision."""
+    spec = result.experiment.spec
+    focus = spec.focus
+    out: dict = {"focus": focus, "precision": spec.precision, "crn": None, "advisor": []}
+    crn = result.crn
+    if crn is not None and len(crn):
+        sel = crn[(crn["measure"] == focus) & np.isfinite(crn["narrower_pct"])]
+        if len(sel):
+            row = sel.iloc[0]
+            out["crn"] = {"measure": focus, "unit": row["unit"], "scenario": row["scenario"],
+                          "baseline": row["baseline"], "n": int(row["n"]),
+                          "paired_half_width": float(row["paired_half_width"]),
+                          "unpaired_half_width": float(row["unpaired_half_width"]),
+                          "narrower_pct": float(row["narrower_pct"]),
+                          "variance_ratio": float((row["unpaired_half_width"]
+                                                   / row["paired_half_width"]) ** 2)
+                          if row["paired_half_width"] > 0 else None}
+    summ = result.summary[result.summary["measure"] == focus]
+    for row in summ.itertuples(index=False):
+        need = replications_needed(row.sd, spec.precision * abs(row.mean))
+        out["advisor"].append({"scenario": row.scenario, "measure": focus, "n_now": int(row.n),
+                               "sd": row.sd, "half_width_wanted": spec.precision * abs(row.mean),
+                               "replications_needed": need})
+    diffs = result.differences[result.differences["measure"] == focus]
+    for row in diffs.itertuples(index=False):
+        # enough paired runs for the difference's interval to be a quarter of its size
+        need = replications_needed(row.sd_diff, 0.25 * abs(row.mean_diff))
+        out["advisor"].append({"scenario": f"{row.scenario} − {row.baseline}", "measure": focus,
+                               "n_now": int(row.n), "sd": row.sd_diff,
+                               "half_width_wanted": 0.25 * abs(row.mean_diff),
+                               "replications_needed": need})
+    return out
 
 
 def write_results(result: ExperimentResult, out: Path) -> None:
@@ -528,6 +674,10 @@ def write_results(result: ExperimentResult, out: Path) -> None:
         write_parquet(df, out / f"{name}.parquet")
         if name not in ("runs", "series"):
             write_csv(df, out / f"{name}.csv")
+    if result.crn is not None:
+        write_csv(result.crn, out / "crn.csv")
+    if result.statistics is not None:
+        write_json(result.statistics, out / "statistics.json")
     write_json(result.meta, out / "meta.json")
 
 
@@ -561,12 +711,18 @@ def format_experiment(result: ExperimentResult) -> str:
              f"{cfg.run.warmup_weeks}-week warm-up.")
     lines = [spec.name, *textwrap.wrap(spec.question, 100), "", *textwrap.wrap(setup, 100),
              "", "Scenarios"]
-    width = max(len(s) for s in spec.scenarios)
-    for name, sc in spec.scenarios.items():
+    width = max(len(s) for s in exp.configs)
+    for name in exp.configs:
         mark = " (baseline)" if name == spec.baseline else ""
-        lines.append(f"  {name:<{width}}  {sc.contract}{mark}")
-        lines += textwrap.wrap(sc.description, 96, initial_indent=" " * (width + 4),
+        lines.append(f"  {name:<{width}}  {exp.contracts[name]}{mark}")
+        lines += textwrap.wrap(exp.descriptions[name], 96, initial_indent=" " * (width + 4),
                                subsequent_indent=" " * (width + 4))
+    if exp.draws is not None:
+        ranges = ", ".join(f"{k} in [{lo:g}, {hi:g}]"
+                           for k, (lo, hi) in spec.uncertainty.parameters.items())
+        lines += ["", *textwrap.wrap(
+            f"Uncertain parameters (replication 0 at the centre, the others drawn by Latin "
+            f"hypercube, the same in every scenario): {ranges}.", 100)]
     lines += ["", "Mean over replications [95% confidence interval]"]
     summ = _headline(result.summary, spec.headline)
     for key, grp in summ.groupby(KEYS, sort=False):
@@ -593,7 +749,30 @@ def format_experiment(result: ExperimentResult) -> str:
             sign = "+" if row.mean_diff > 0 else ""
             lines.append(f"  {row.measure} ({row.unit}): {sign}{fmt_number(row.mean_diff)}{ci}, "
                          f"{verdict}")
+    lines += statistics_words(result.statistics)
     return "\n".join(lines)
+
+
+def statistics_words(st: dict | None) -> list[str]:
+    """What pairing bought and how many runs are needed, in plain words."""
+    if not st:
+        return []
+    lines = []
+    crn = st.get("crn")
+    if crn:
+        lines += ["", *textwrap.wrap(
+            f"Common random numbers: pairing runs by seed made the 95% interval for the "
+            f"difference in '{crn['measure']}' ({crn['scenario']} − {crn['baseline']}) "
+            f"{crn['narrower_pct']:.0f}% narrower than independent runs would give "
+            f"(half-width {fmt_number(crn['paired_half_width'])} against "
+            f"{fmt_number(crn['unpaired_half_width'])}; {crn['n']} replications).", 100)]
+    adv = [a for a in st.get("advisor", []) if a["replications_needed"] is not None]
+    if adv:
+        lines += ["", f"Replications needed for '{st['focus']}':"]
+        for a in adv:
+            lines.append(f"  {a['scenario']}: {a['replications_needed']} for an interval of "
+                         f"± {fmt_number(a['half_width_wanted'])} (now {a['n_now']})")
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------
