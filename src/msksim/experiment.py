@@ -760,10 +760,12 @@ def statistics_words(st: dict | None) -> list[str]:
     lines = []
     crn = st.get("crn")
     if crn:
+        pct = crn["narrower_pct"]
+        how = f"{pct:.0f}% narrower" if pct >= 0 else f"{-pct:.0f}% wider"
         lines += ["", *textwrap.wrap(
             f"Common random numbers: pairing runs by seed made the 95% interval for the "
             f"difference in '{crn['measure']}' ({crn['scenario']} − {crn['baseline']}) "
-            f"{crn['narrower_pct']:.0f}% narrower than independent runs would give "
+            f"{how} than independent runs would give "
             f"(half-width {fmt_number(crn['paired_half_width'])} against "
             f"{fmt_number(crn['unpaired_half_width'])}; {crn['n']} replications).", 100)]
     adv = [a for a in st.get("advisor", []) if a["replications_needed"] is not None]
