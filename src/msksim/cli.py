@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .capacity import add_parser as add_capacity_parser
 
     add_capacity_parser(sub)
+    from .sensitivity import add_parser as add_sensitivity_parser
+
+    add_sensitivity_parser(sub)
+    from .report import add_parser as add_report_parser
+
+    add_report_parser(sub)
     chk = sub.add_parser("check", help="validate a config and say what is wrong with it")
     chk.add_argument("--config", metavar="FILE")
     chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
@@ -273,10 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .capacity import cmd_capacity
     from .experiment import cmd_experiment
+    from .report import cmd_report
+    from .sensitivity import cmd_sensitivity
 
     handlers = {"run": cmd_run, "compare": cmd_compare, "explain": cmd_explain,
-                "experiment": cmd_experiment, "capacity": cmd_capacity, "check": cmd_check,
-                "schema": cmd_schema}
+                "experiment": cmd_experiment, "capacity": cmd_capacity,
+                "sensitivity": cmd_sensitivity, "check": cmd_check,
+                "schema": cmd_schema, "report": cmd_report}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

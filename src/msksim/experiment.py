@@ -647,6 +647,11 @@ def experiment_statistics(result: ExperimentResult) -> dict:
                           "variance_ratio": float((row["unpaired_half_width"]
                                                    / row["paired_half_width"]) ** 2)
                           if row["paired_half_width"] > 0 else None}
+        finite = crn["narrower_pct"][np.isfinite(crn["narrower_pct"])]
+        if len(finite):
+            out["crn_all_figures"] = {"figures": int(len(finite)),
+                                      "median_narrower_pct": float(finite.median()),
+                                      "share_narrower": float((finite > 0).mean())}
     summ = result.summary[result.summary["measure"] == focus]
     for row in summ.itertuples(index=False):
         need = replications_needed(row.sd, spec.precision * abs(row.mean))
@@ -768,6 +773,12 @@ def statistics_words(st: dict | None) -> list[str]:
             f"{how} than independent runs would give "
             f"(half-width {fmt_number(crn['paired_half_width'])} against "
             f"{fmt_number(crn['unpaired_half_width'])}; {crn['n']} replications).", 100)]
+    every = st.get("crn_all_figures")
+    if every:
+        lines += textwrap.wrap(
+            f"Over all {every['figures']} figures, pairing narrowed the interval for "
+            f"{100 * every['share_narrower']:.0f}% of them, by "
+            f"{every['median_narrower_pct']:.0f}% at the median.", 100)
     adv = [a for a in st.get("advisor", []) if a["replications_needed"] is not None]
     if adv:
         lines += ["", f"Replications needed for '{st['focus']}':"]
