@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,9 @@ def test_sigkill_then_rerun_loses_and_repeats_nothing(reference, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env=env, start_new_session=True)
+    # a runner that stalls silently must not hang the suite: kill it after 10 minutes
+    watchdog = threading.Timer(600, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    watchdog.start()
     finished = 0
     for line in proc.stderr:  # blocks on the runner's own progress lines: no sleeping
         if line.startswith("run ") and "finished" in line:
@@ -76,6 +81,8 @@ def test_sigkill_then_rerun_loses_and_repeats_nothing(reference, tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)  # the runner and its workers, at once
                 break
     proc.wait()
+    watchdog.cancel()
+    assert finished == 3, "the runner stopped before three runs finished"
     assert proc.returncode == -signal.SIGKILL
     saved = sorted((dest / RUNS_DIR).glob("scenario=*/replication=*"))
     assert 3 <= len(saved) < 8  # killed part-way: some runs saved, not all
@@ -90,12 +97,37 @@ def test_sigkill_then_rerun_loses_and_repeats_nothing(reference, tmp_path):
     assert again.meta["runs_resumed"] == 8 and again.meta["backend"] == "none needed"
 
 
-def test_results_of_another_experiment_are_not_reused(reference, tmp_path):
-    f, out, _ = reference
-    other = _write(tmp_path, reps=4).read_text().replace("scale: 0.02", "scale: 0.021")
-    (tmp_path / "exp.yaml").write_text(other)
-    code = main(["experiment", str(tmp_path / "exp.yaml"), "--out", str(out), "--quiet"])
+def test_results_of_another_experiment_are_not_reused(reference, tmp_path, capsys):
+    _, out, _ = reference
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    other = _write(tmp_path, reps=4)
+    other.write_text(other.read_text().replace("scale: 0.02", "scale: 0.021"))
+    code = main(["experiment", str(other), "--out", str(copy), "--quiet"])
     assert code == 2
+    assert "holds results of a different experiment" in capsys.readouterr().err
+
+
+def test_more_replications_keep_the_runs_already_made(tmp_path):
+    extra = """\
+uncertainty:
+  parameters:
+    behaviour.wait_disutility_qaly_per_week: [0.001, 0.003]
+"""
+    f = _write(tmp_path, reps=2, extra=extra)
+    first = run_experiment(f, out_dir=tmp_path / "out", workers=1)
+    more = run_experiment(f, out_dir=tmp_path / "out", workers=1, replications=3)
+    assert more.meta["runs_resumed"] == 4  # 2 scenarios × the 2 replications already run
+    assert more.meta["uncertain_parameters"][:2] == first.meta["uncertain_parameters"]
+    keep = more.runs[more.runs["replication"] < 2].reset_index(drop=True)
+    pd.testing.assert_frame_equal(keep, first.runs)
+
+
+def test_a_sweep_may_not_rename_onto_another_scenario(tmp_path):
+    f = tmp_path / "clash.yaml"
+    f.write_text(SMALL.format(reps=1).replace("  pbr: {", "  cobic_0: {contract: cobic}\n  pbr: {")
+                 + "sweep:\n  parameters:\n    behaviour.w_money_qaly_per_gbp: [0.0, 1.0e-5]\n")
+    assert main(["experiment", str(f), "--quiet"]) == 2
 
 
 def test_pairing_narrows_the_follow_up_ratio_interval(reference):
@@ -126,6 +158,11 @@ sweep:
     assert values[0] == pytest.approx(0.002) and len(set(values)) == 3
     assert all(0.001 <= v <= 0.003 for v in values)
     assert list(result.meta["scenarios"]) == ["pbr", "cobic_0", "cobic_1"]
+    by_run = {(r["scenario"], r["replication"]): r for r in result.meta["runs"]}
+    assert len(by_run) == 9
+    for r in range(3):  # the same drawn values in every scenario of a replication
+        assert (by_run[("pbr", r)]["parameters"] == by_run[("cobic_0", r)]["parameters"]
+                == by_run[("cobic_1", r)]["parameters"] == draws[r])
     cfgs = result.meta["scenarios"]
     assert [cfgs[s]["config"]["behaviour"]["w_money_qaly_per_gbp"]
             for s in ("cobic_0", "cobic_1")] == [0.0, 0.0001]

@@ -84,7 +84,8 @@ class RunOverrides(_Closed):
 
 class Uncertainty(_Closed):
     """Parameters not known exactly: each replication after the first draws its own values
-    (a Latin hypercube over the ranges, from its own seed, apart from the model's chance),
+    (a scrambled Halton sequence over the ranges, from its own seed, apart from the model's
+    chance),
     the same in every scenario (paired); replication 0 runs at the centre of every range."""
 
     seed: StrictInt = Field(12345, ge=0)
@@ -223,9 +224,20 @@ def _lhs(ranges: dict[str, tuple[float, float]], n: int, seed: int) -> list[dict
 
 
 def uncertainty_draws(unc: Uncertainty, replications: int) -> list[dict[str, float]]:
-    """Replication r's parameter values: the centre for r = 0, Latin-hypercube draws after."""
+    """Replication r's parameter values: the centre for r = 0, then the points of a scrambled
+    Halton sequence (low-discrepancy, and the first points stay the same when replications are
+    added, so a resumed experiment with more replications keeps the runs it has)."""
+    from scipy.stats import qmc
+
     centre = {k: (lo + hi) / 2 for k, (lo, hi) in unc.parameters.items()}
-    return [centre, *_lhs(unc.parameters, replications - 1, unc.seed)]
+    if replications <= 1:
+        return [centre]
+    u = qmc.Halton(d=len(unc.parameters), scramble=True, seed=unc.seed).random(
+        replications - 1)
+    lo = np.array([r[0] for r in unc.parameters.values()])
+    hi = np.array([r[1] for r in unc.parameters.values()])
+    return [centre, *(dict(zip(unc.parameters, map(float, lo + row * (hi - lo)), strict=True))
+                      for row in u)]
 
 
 def sweep_points(sw: Sweep) -> list[dict[str, float]]:
@@ -327,6 +339,9 @@ def load_experiment(path: str | Path, replications: int | None = None,
             contract, words = contracts.pop(name), descriptions.pop(name)
             for i, point in enumerate(points):
                 new = f"{name}_{i}"
+                if new in spec.scenarios or new in configs:
+                    raise ConfigError(f"{where}: sweep: scenario {name!r} would become "
+                                      f"{new!r}, which is already a scenario; rename one")
                 configs[new] = with_values(cfg, point, f"{where}: sweep")
                 contracts[new] = contract
                 values = ", ".join(f"{k} = {v:g}" for k, v in point.items())
@@ -334,6 +349,11 @@ def load_experiment(path: str | Path, replications: int | None = None,
     n_rep = replications or spec.replications
     draws = None
     if spec.uncertainty is not None:
+        both = set(spec.uncertainty.parameters) & set(spec.sweep.parameters if spec.sweep
+                                                       else {})
+        if both:
+            raise ConfigError(f"{where}: uncertainty.parameters.{sorted(both)[0]}: also swept; "
+                              f"a parameter is either uncertain or swept, not both")
         bad = [k for k, (lo, hi) in spec.uncertainty.parameters.items() if lo >= hi]
         if bad:
             raise ConfigError(f"{where}: uncertainty.parameters.{bad[0]}: low must be below "
@@ -367,10 +387,11 @@ def _run_job(job: tuple[str, int, CityConfig, str]
     return scenario, r, result.summary(), weekly_series(result.weekly, cfg.run.scale), info
 
 
-def config_hash(cfg: CityConfig, contract: str) -> str:
-    """A fingerprint of what a run depends on: its resolved config (seed included) and rule."""
-    text = json.dumps({"config": cfg.model_dump(mode="json"), "contract": contract},
-                      sort_keys=True)
+def config_hash(cfg: CityConfig, contract: str, code: str = "") -> str:
+    """A fingerprint of what a run depends on: its resolved config (seed included), its rule,
+    and `code`: the model's version and git commit (a changed model never reuses old runs)."""
+    text = json.dumps({"config": cfg.model_dump(mode="json"), "contract": contract,
+                       "code": code}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -420,6 +441,9 @@ def _clean_partial(out: Path) -> None:
     """Remove half-written run folders left by a run that was killed."""
     for tmp in (out / RUNS_DIR).glob("scenario=*/.replication=*"):
         shutil.rmtree(tmp, ignore_errors=True)
+    for d in (out / RUNS_DIR).glob("scenario=*/replication=*"):
+        if not (d / "info.json").is_file():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _execute(jobs: list[tuple], workers: int, dask: bool, scheduler: str | None,
@@ -551,6 +575,8 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {str(out)!r} is a file; give a folder for the results")
     scenarios = list(exp.configs)
+    prov = provenance()
+    code = f"{prov.get('msksim_version')}/{prov.get('git_sha')}"
     jobs, hashes = [], {}
     for sc in scenarios:
         cfg = exp.configs[sc]
@@ -560,7 +586,7 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
             if exp.draws is not None:
                 run_cfg = with_values(run_cfg, exp.draws[r], "uncertainty")
             jobs.append((sc, r, run_cfg, contract))
-            hashes[(sc, r)] = config_hash(run_cfg, contract)
+            hashes[(sc, r)] = config_hash(run_cfg, contract, code)
     t0 = time.perf_counter()
     done: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame, dict]] = {}
     if out is not None and (out / RUNS_DIR).is_dir():
@@ -569,6 +595,8 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
             got = _load_run(out, sc, r, hashes[(sc, r)])
             if got is not None:
                 done[(sc, r)] = got
+    if out is not None:  # the tables are rewritten below; meta.json last marks them complete
+        (out / "meta.json").unlink(missing_ok=True)
     resumed = len(done)
     todo = [j for j in jobs if (j[0], j[1]) not in done]
     if progress is not None:
@@ -591,13 +619,14 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None,
             frames.append(summary.assign(scenario=sc, replication=r, seed=info["seed"]))
             series_frames.append(series.assign(scenario=sc, replication=r))
             run_info.append({"scenario": sc, "replication": r,
+                             **({"parameters": exp.draws[r]} if exp.draws else {}),
                              **{k: v for k, v in info.items() if k != "config_hash"}})
     runs = pd.concat(frames, ignore_index=True)[
         ["scenario", "replication", "seed", *KEYS, "value"]]
     series_all = pd.concat(series_frames, ignore_index=True)[
         ["scenario", "replication", "week", "series", "group", "value"]]
     meta = {
-        **provenance(),
+        **prov,
         "experiment_file": str(exp.path),
         "experiment_text": exp.text,
         "name": exp.spec.name,
@@ -726,8 +755,9 @@ def format_experiment(result: ExperimentResult) -> str:
         ranges = ", ".join(f"{k} in [{lo:g}, {hi:g}]"
                            for k, (lo, hi) in spec.uncertainty.parameters.items())
         lines += ["", *textwrap.wrap(
-            f"Uncertain parameters (replication 0 at the centre, the others drawn by Latin "
-            f"hypercube, the same in every scenario): {ranges}.", 100)]
+            f"Uncertain parameters (replication 0 at the centre, the others spread over the "
+            f"ranges by a scrambled Halton sequence, the same in every scenario): {ranges}.",
+            100)]
     lines += ["", "Mean over replications [95% confidence interval]"]
     summ = _headline(result.summary, spec.headline)
     for key, grp in summ.groupby(KEYS, sort=False):
