@@ -23,7 +23,7 @@ fi; \
 exit 1
 endef
 
-.PHONY: demo test venv lint clean
+.PHONY: demo test venv lint clean chromium
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -37,9 +37,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/msksim compare --out out/demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check src tests viz
 	$(PY) -m pytest -q
+
+# the app's browser test drives Debian's chromium (playwright cannot download its own here)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the app's browser test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests viz

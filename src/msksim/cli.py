@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .report import add_parser as add_report_parser
 
     add_report_parser(sub)
+    viz = sub.add_parser(
+        "viz", help="start the workshop app (a web page) for exploring the contract together",
+        description="Serve the Solara workshop app on this machine; open the printed address in "
+                    "a browser. Each browser tab gets its own simulation. Works offline.")
+    viz.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (0.0.0.0 lets others on the network join)")
+    viz.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     chk = sub.add_parser("check", help="validate a config and say what is wrong with it")
     chk.add_argument("--config", metavar="FILE")
     chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
@@ -266,6 +273,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_viz(args: argparse.Namespace) -> int:
+    import runpy
+
+    serve = Path(__file__).resolve().parents[2] / "viz" / "serve.py"
+    if not serve.is_file():
+        raise ConfigError(f"viz: the app is not installed next to msksim ({serve} is missing); "
+                          f"run from a checkout of the repository")
+    runpy.run_path(str(serve))["serve"](args.host, args.port)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     text = json.dumps(config_schema(), indent=2)
     if args.out:
@@ -285,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": cmd_run, "compare": cmd_compare, "explain": cmd_explain,
                 "experiment": cmd_experiment, "capacity": cmd_capacity,
                 "sensitivity": cmd_sensitivity, "check": cmd_check,
-                "schema": cmd_schema, "report": cmd_report}
+                "schema": cmd_schema, "report": cmd_report, "viz": cmd_viz}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
