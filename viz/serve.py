@@ -19,6 +19,8 @@ APP = Path(__file__).resolve().parent / "app.py"
 def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
     os.environ.setdefault("SOLARA_APP", str(APP))
     os.environ.setdefault("SOLARA_MODE", "production")
+    # no "This website runs on Solara" banner over the bottom of the page on a projector
+    os.environ.setdefault("SOLARA_THEME_SHOW_BANNER", "false")
     import uvicorn  # after SOLARA_APP: Solara's server reads it on import
 
     class _Server(uvicorn.Server):
