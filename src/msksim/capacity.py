@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -66,6 +65,7 @@ from .config import (
     validate_config,
 )
 from .io import atomic_write, provenance, write_csv, write_json
+from .progress import ProgressBar
 from .timeline import WEEKS_PER_YEAR
 
 Overlay = dict[str, Any] | str
@@ -1016,29 +1016,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-class _Bar:
-    """Model runs finished (tqdm on stderr)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.bar = enabled, None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            tty = sys.stderr.isatty()
-            self.bar = tqdm(total=total, desc="capacity search", unit="run", leave=False,
-                            file=sys.stderr, mininterval=0.5 if tty else 30.0)
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_capacity(args: argparse.Namespace) -> int:
     keys = ("config", "target_18wk", "provider", "contract", "years", "replications", "scale",
             "seed", "warmup_weeks", "workers", "hold_from_year", "out")
@@ -1050,7 +1027,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         raise ConfigError(f"{spec.label('out')}: {str(out)!r} is a file; give a folder for the "
                           f"results")
     prep = prepare(spec)
-    bar = _Bar(not args.quiet)
+    bar = ProgressBar(not args.quiet, "capacity search")
     try:
         result = find_sessions(prep, progress=bar, out_dir=out)
     finally:

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import textwrap
 import time
@@ -59,8 +58,9 @@ from .config import (
     validate_config,
 )
 from .io import provenance, write_csv, write_json, write_parquet
+from .progress import ProgressBar
 from .results import KEYS, fmt_number
-from .statistics import crn_gain, replications_needed, t_interval
+from .statistics import crn_gain, replications_needed, t_interval, verdict
 
 Overlay = dict[str, Any] | str
 Progress = Callable[[int, int], None]
@@ -772,18 +772,11 @@ def format_experiment(result: ExperimentResult) -> str:
         for row in grp.itertuples(index=False):
             if row.n == 0:
                 continue
-            if row.mean_diff == 0 and row.sd_diff == 0:
-                verdict = "identical"
-            elif row.n > 1 and np.isfinite(row.ci_low) and (row.ci_low > 0 or row.ci_high < 0):
-                verdict = "higher" if row.mean_diff > 0 else "lower"
-            elif row.n > 1:
-                verdict = "no clear difference"
-            else:
-                verdict = "one replication: no interval"
+            word = verdict(row.n, row.mean_diff, row.sd_diff, row.ci_low, row.ci_high)
             ci = f" [{fmt_number(row.ci_low)}, {fmt_number(row.ci_high)}]" if row.n > 1 else ""
             sign = "+" if row.mean_diff > 0 else ""
             lines.append(f"  {row.measure} ({row.unit}): {sign}{fmt_number(row.mean_diff)}{ci}, "
-                         f"{verdict}")
+                         f"{word}")
     lines += statistics_words(result.statistics)
     return "\n".join(lines)
 
@@ -848,44 +841,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-class _Bar:
-    """Runs finished, with the time left: a tqdm bar on a terminal, otherwise one line per
-    finished run on stderr (for logs)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.bar = enabled, None
-        self.tty = sys.stderr.isatty()
-        self.t0, self.start = time.perf_counter(), None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.start is None:  # runs found already finished (a resumed experiment)
-            self.start = done
-            if done and not self.tty:
-                print(f"{done} of {total} runs already finished in the output folder",
-                      file=sys.stderr, flush=True)
-        if self.tty:
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=total, initial=done, desc="experiment", unit="run",
-                                leave=False)
-            self.bar.update(done - self.bar.n)
-            return
-        if done > self.start:
-            rate = (time.perf_counter() - self.t0) / (done - self.start)
-            left = rate * (total - done)
-            print(f"run {done} of {total} finished; about {left / 60:.1f} min left",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_experiment(args: argparse.Namespace) -> int:
-    bar = _Bar(not args.quiet)
+    bar = ProgressBar(not args.quiet, "experiment", log_lines=True)
     try:
         result = run_experiment(args.file, out_dir=args.out, replications=args.replications,
                                 scale=args.scale, progress=bar, workers=args.workers,

@@ -29,6 +29,7 @@ from .config import GP_NODE, ConfigError
 from .experiment import HEADLINE
 from .io import atomic_write
 from .results import KEYS, SERIES, fmt_number
+from .statistics import t_interval, verdict  # noqa: F401 (verdict: part of the report API)
 
 #: payment rules in words for readers who do not know the abbreviations
 RULE_WORDS = {
@@ -144,16 +145,8 @@ def _e(x: object) -> str:
 
 def _mean_ci(values: Iterable[float]) -> tuple[float, float]:
     """Mean and the half-width of its 95% t-interval (NaN half-width below two values)."""
-    v = np.asarray(list(values), dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return math.nan, math.nan
-    if len(v) == 1:
-        return float(v[0]), math.nan
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.975, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
-    return float(v.mean()), half
+    _, mean, _, lo, hi = t_interval(list(values))
+    return mean, (hi - lo) / 2
 
 
 def _ci_text(lo: float, hi: float) -> str:
@@ -164,19 +157,6 @@ def _ci_text(lo: float, hi: float) -> str:
 
 def _signed(x: float) -> str:
     return ("+" if np.isfinite(x) and x > 0 else "") + fmt_number(x)
-
-
-def verdict(n: int, mean_diff: float, sd_diff: float, ci_low: float, ci_high: float) -> str:
-    """"higher", "lower" or "no clear difference" (95% interval excludes zero or not)."""
-    if n == 0 or not np.isfinite(mean_diff):
-        return "no data"
-    if mean_diff == 0 and (not np.isfinite(sd_diff) or sd_diff == 0):
-        return "identical"
-    if n > 1 and np.isfinite(ci_low) and np.isfinite(ci_high):
-        if ci_low > 0 or ci_high < 0:
-            return "higher" if mean_diff > 0 else "lower"
-        return "no clear difference"
-    return "one replication: no interval"
 
 
 def _headline_order(inputs: ReportInputs) -> list[str]:

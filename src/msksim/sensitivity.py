@@ -40,7 +40,6 @@ import argparse
 import copy
 import difflib
 import math
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +60,7 @@ from .config import (
     read_yaml,
 )
 from .io import atomic_write, provenance, write_csv, write_json
+from .progress import ProgressBar
 
 Overlay = dict[str, Any] | str
 Progress = Callable[[int, int], None]
@@ -663,27 +663,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-class _Bar:
-    def __init__(self, enabled: bool):
-        self.enabled, self.bar = enabled, None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="sensitivity", unit="run", file=sys.stderr,
-                            leave=False, mininterval=1.0 if sys.stderr.isatty() else 30.0)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    bar = _Bar(not args.quiet)
+    bar = ProgressBar(not args.quiet, "sensitivity")
     try:
         result = run_sensitivity(args.file, out_dir=args.out, workers=args.workers,
                                  trajectories=args.trajectories, scale=args.scale,

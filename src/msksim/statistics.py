@@ -7,7 +7,7 @@
   common random numbers buy (Law & Kelton, *Simulation Modeling and Analysis*, ch. 11).
 - `replications_needed`: the smallest n whose t-interval half-width, at the observed spread,
   reaches a chosen precision.
-- `quantile_bands`: per week, the mean and a central band over replications of a weekly series.
+- `verdict`: a difference in one word, for tables.
 """
 
 from __future__ import annotations
@@ -90,10 +90,15 @@ def replications_needed(sd: float, half_width: float, n_max: int = 10_000) -> in
     return None
 
 
-def quantile_bands(series: pd.DataFrame, low: float = 0.025, high: float = 0.975
-                   ) -> pd.DataFrame:
-    """Per (scenario, series, group, week): mean, low and high quantiles over replications."""
-    g = series.groupby(["scenario", "series", "group", "week"], sort=False)["value"]
-    out = g.agg(mean="mean").join(g.quantile(low).rename("low")).join(
-        g.quantile(high).rename("high"))
-    return out.reset_index()
+def verdict(n: int, mean_diff: float, sd_diff: float, ci_low: float, ci_high: float) -> str:
+    """A difference in one word: "higher" or "lower" when its 95% interval excludes zero,
+    else "no clear difference" (or "identical", "one replication: no interval", "no data")."""
+    if n == 0 or not np.isfinite(mean_diff):
+        return "no data"
+    if mean_diff == 0 and (not np.isfinite(sd_diff) or sd_diff == 0):
+        return "identical"
+    if n > 1 and np.isfinite(ci_low) and np.isfinite(ci_high):
+        if ci_low > 0 or ci_high < 0:
+            return "higher" if mean_diff > 0 else "lower"
+        return "no clear difference"
+    return "one replication: no interval"
