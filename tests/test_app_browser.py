@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from viz.charts import COMPARE_SERIES
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 
@@ -134,3 +136,23 @@ def _run_a_year_from(page: Page, start: int) -> str:
     expect(page.get_by_text(f"Week {start + 52}", exact=True)).to_be_visible(timeout=120_000)
     expect(chart).not_to_have_attribute("src", before, timeout=60_000)
     return chart.get_attribute("src")
+
+
+def test_compare_two_rules_in_the_browser(debian_chromium, app_url):
+    """Compare: two paired runs of each rule; every chart appears with its sentence, and the
+    sentences give the paired interval that two replications allow."""
+    page, outside = _open(debian_chromium, app_url)
+    page.get_by_role("tab", name="Compare").click()
+    reps = page.get_by_role("slider", name="Replications (paired runs of each rule)")
+    reps.focus()
+    reps.press("ArrowRight")
+    expect(reps).to_have_attribute("aria-valuenow", "2")
+    expect(page.get_by_text("4 runs, about", exact=False)).to_be_visible()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    pictures = page.locator("[class*='chart-compare-'] img")
+    expect(pictures).to_have_count(len(COMPARE_SERIES), timeout=120_000)
+    expect(page.get_by_text("2 paired runs each", exact=False)).to_be_visible()
+    expect(page.get_by_text("95% interval of the difference").first).to_be_visible()
+    expect(page.get_by_text("Headline figures", exact=False)).to_be_visible()
+    assert outside == [], f"the page tried to reach the internet: {outside[:3]}"
+    page.context.close()

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import reacton.ipyvuetify as rv
+import reacton.ipywidgets as rw
 import solara
 import solara.lab
+from matplotlib.figure import Figure
 
 from msksim.config import ConfigError
 from msksim.timeline import WEEKS_PER_YEAR
@@ -196,12 +198,17 @@ def Note(text: str):
 
 
 @solara.component
-def ChartCard(test_id: str, make: Callable[[], Any], deps: list, caption: str):
-    """A chart (PNG) with a one-sentence caption; `test_id` is a CSS class tests look for."""
-    fig = solara.use_memo(make, deps)
+def ChartCard(test_id: str, make: Callable[[], Figure | bytes], deps: list, caption: str):
+    """A chart with a one-sentence caption; `make` gives a figure or its PNG, redrawn only when
+    `deps` change; `test_id` is a CSS class tests look for."""
+    png = solara.use_memo(lambda: _png(make()), deps)
     with solara.Div(classes=["chart-card", test_id]):
-        solara.FigureMatplotlib(fig, dependencies=deps, format="png")
+        rw.Image(value=png, format="png")
         solara.Text(caption, classes=["chart-caption"])
+
+
+def _png(fig: Figure | bytes) -> bytes:
+    return fig if isinstance(fig, bytes) else charts.png_bytes(fig)
 
 
 def _run_words(live: sim.LiveRun) -> str:
@@ -415,9 +422,10 @@ def LiveCharts(live: sim.LiveRun, weeks_done: int):
     h = solara.use_memo(live.headline, deps)
     captions = charts.live_captions(h)
     with solara.Div(classes=["chart-grid"]):
-        for test_id, fig_fn in charts.LIVE_CHARTS.items():
-            ChartCard(test_id, lambda f=fig_fn: f(h, live.warmup, live.total_weeks), deps,
-                      captions[test_id.removeprefix("chart-")])
+        for test_id in charts.LIVE_CHARTS:
+            ChartCard(test_id, lambda t=test_id: charts.live_png(t, h, live.warmup,
+                                                                 live.total_weeks),
+                      deps, captions[test_id.removeprefix("chart-")])
 
 
 @solara.component

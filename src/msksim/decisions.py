@@ -34,10 +34,8 @@ def logit_choice(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndar
     if u.shape != value.shape:
         raise ValueError(f"need one uniform per option: u has shape {u.shape}, "
                          f"value {value.shape}")
-    gumbel = -np.log(-np.log(u))
-    with np.errstate(invalid="ignore"):
-        noisy = np.where(np.isneginf(value), -np.inf, value + scale_qaly * gumbel)
-    return np.argmax(noisy, axis=1)
+    gumbel = -np.log(-np.log(u))  # finite: u is strictly inside (0, 1)
+    return np.argmax(value + scale_qaly * gumbel, axis=1)  # -inf stays -inf
 
 
 def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.ndarray:
@@ -68,8 +66,8 @@ def shift_gradient(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
     if value.shape[0] == 0:
         return 0.0
     p = choice_probabilities(value, scale_qaly)
-    with np.errstate(invalid="ignore"):
-        d = np.where(p > 0, org_value - value, 0.0)
+    # (subtracting only where p > 0 spares -inf - -inf, and is cheaper than np.errstate)
+    d = np.subtract(org_value, value, out=np.zeros(value.shape), where=p > 0)
     mean = (p * d).sum(axis=1, keepdims=True)
     cols = np.asarray(options, dtype=np.int64)
     return float((p[:, cols] * (d[:, cols] - mean)).sum() / scale_qaly)
@@ -78,6 +76,8 @@ def shift_gradient(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
 def inclusive_value(value: np.ndarray, scale_qaly: float) -> np.ndarray:
     """Each row's expected value of the best option, noise included (scale × log-sum-exp)."""
     top = np.max(value, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        z = np.where(np.isneginf(value), 0.0, np.exp((value - top) / scale_qaly))
+    finite = ~np.isneginf(value)
+    z = np.subtract(value, top, out=np.full(value.shape, -np.inf), where=finite)
+    z /= scale_qaly
+    np.exp(z, out=z)
     return top[:, 0] + scale_qaly * np.log(z.sum(axis=1))

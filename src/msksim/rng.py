@@ -28,12 +28,19 @@ def stream_key(seed: int, name: str) -> int:
     return int.from_bytes(digest, "little")
 
 
+_MASK = (1 << 64) - 1
+_S30, _S27, _S31, _S11 = (np.uint64(k) for k in (30, 27, 31, 11))
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64's finaliser, in place on `x` (a fresh uint64 array: arrays wrap silently on
+    overflow, which is the point; only numpy scalars would warn)."""
+    x ^= x >> _S30
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
 
 
 class Stream:
@@ -46,12 +53,20 @@ class Stream:
     def uniform(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         if not 0 <= draw < MAX_DRAWS:
             raise ValueError(f"draw must be in [0, {MAX_DRAWS}); got {draw}")
-        slots = np.asarray(slots, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            counter = np.uint64((int(week) + (1 << 20)) * MAX_DRAWS + int(draw)) * _GOLDEN
-            x = _mix(self.key ^ counter ^ _mix(slots * _GOLDEN + self.key))
+        # the counter's product wraps at 64 bits, done on Python ints to stay exact
+        counter = np.uint64(((int(week) + (1 << 20)) * MAX_DRAWS + int(draw))
+                            * int(_GOLDEN) & _MASK)
+        x = np.array(slots, dtype=np.uint64)  # a copy: mixed in place below
+        x *= _GOLDEN
+        x += self.key
+        x = _mix(x)
+        x ^= self.key ^ counter
+        x = _mix(x)
         # 53 random bits to a float strictly inside (0, 1)
-        return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
+        u = (x >> _S11).astype(np.float64)
+        u += 0.5
+        u *= _TO_UNIT
+        return u
 
     def normal(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         return ndtri(self.uniform(slots, week, draw))
