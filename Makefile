@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(VENV)/bin/msksim compare --out out/demo
 
 test: $(STAMP) chromium
-	$(VENV)/bin/ruff check src tests viz
+	$(VENV)/bin/ruff check src tests viz benchmarks
 	$(PY) -m pytest -q
 
 # the app's browser test drives Debian's chromium (playwright cannot download its own here)
@@ -49,7 +49,7 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests viz
+	$(VENV)/bin/ruff check src tests viz benchmarks
 
 clean:
 	rm -rf $(VENV) out

@@ -8,10 +8,12 @@ import io
 import shlex
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import ipyvuetify as v
 import ipywidgets
+import numpy as np
 import pandas as pd
 import pytest
 import solara
@@ -369,3 +371,101 @@ def test_take_it_away_files(tmp_path):
     assert validate_config(resolved) == live.cfg  # the file loads back to the same config
     overlay = yaml.safe_load(app.overlay_yaml(live))
     assert load_config(None, overlays=[overlay]) == live.cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# review mends: markup in uploads, scaling, spend, a COBIC city through every page
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("where, text", [
+    (("name",), "<img src=x onerror=alert(1)>"),
+    (("name",), "Leeds {{ 6*7 }}"),
+    (("providers", "sth", "name"), "Clinic $\\foo$"),
+])
+def test_uploads_with_markup_or_maths_are_refused_in_one_line(where, text):
+    data = yaml.safe_load((ROOT / "configs" / "sheffield.yaml").read_text())
+    node = data
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = text
+    state, rc = render_app()
+    _upload(state, "city.yaml", yaml.safe_dump(data).encode())
+    shown = alert_texts(rc)
+    assert len(shown) == 1 and shown[0].startswith(f"Config error: {'.'.join(where)}: ")
+    assert "may not contain" in shown[0]
+    assert state.upload.value is None and state.city.value == "Sheffield"
+
+
+def test_names_reach_markdown_inert_and_file_names_plain():
+    assert st.md("A|B *c* <b>x</b> [l](u)") == r"A\|B \*c\* &lt;b&gt;x&lt;/b&gt; \[l\](u)"
+    assert st._display_name("../../x\n# run: rm -rf ~ <b>.yaml") == "x__ run_ rm -rf _ _b_.yaml"
+    assert charts.plain("£5 $ or $10") == r"£5 \$ or \$10"
+
+
+def test_the_app_refuses_a_run_too_big_for_a_shared_server():
+    big = st.load_upload("big.yaml", yaml.safe_dump(
+        {**yaml.safe_load((ROOT / "configs" / "sheffield.yaml").read_text()),
+         "population": {**yaml.safe_load((ROOT / "configs" / "sheffield.yaml").read_text())
+                        ["population"], "registered_adults": 5_000_000}}).encode())
+    assert st.scale_max(big.cfg) == 0.2
+    with pytest.raises(ConfigError, match=r"run.scale: 0.5 .* at most 1,000,000"):
+        st.build_config(st.UPLOADED, "pbr", st.Levers(scale=0.5), big)
+    assert st.build_config(st.UPLOADED, "pbr", st.Levers(scale=0.2), big).run.scale == 0.2
+
+
+def test_spend_counts_the_year_end_outcome_payment_once_in_its_own_year():
+    weeks = np.arange(-4, 104)
+    spend = pd.Series(np.where((weeks >= 0) & (weeks % 52 == 51), 30.0, 1.0))  # year-end lump
+    ytd = charts.year_to_date(spend, weeks).to_numpy()
+    assert ytd[weeks == -1][0] == 1.0  # the warm-up is its own period
+    assert ytd[weeks == 50][0] == 1.0  # no spike before the year has ended
+    assert ytd[weeks == 51][0] == pytest.approx((51 + 30) / 52)  # the year's true mean
+    assert ytd[weeks == 52][0] == 1.0  # a new year starts afresh
+    assert ytd[weeks == 103][0] == pytest.approx((51 + 30) / 52)
+
+
+def test_a_cobic_city_through_watch_system_and_take_away():
+    """Bedford under COBIC past its first contract year: the system page shows the prime's
+    surplus, the downloads are whole-city, and Compare's charts join the zip only when they
+    were run with the same Set up."""
+    state, rc = render_app()
+    app.choose_city(state, "Bedford")
+    state.rule.set("cobic")
+    small_start(state, rc, st.Levers(scale=0.02, years=2))
+    live = state.live.value
+    live.step(live.warmup + 54)
+    state.tick.set(state.tick.value + 1)
+    show_tab(rc, "The system")
+    rc.find(v.Html, class_="chart-card chart-money").assert_single()
+    assert rc.find(ipywidgets.Image).widgets[0].value[:4] == b"\x89PNG"
+    sentence = app._prime_sentence(live, live.provider_pnl()[1])
+    assert sentence.startswith("**The prime contractor**, ") and "a year" in sentence
+    phase, flows = live.flows_per_year()
+    assert phase == "contract" and sum(flows.values()) > 0
+    assert rc.find(v.Alert, type="error").widgets == []
+    # the results file is whole-city throughout: outcomes scale with operations
+    weekly = pd.read_csv(io.BytesIO(app.results_csv(live)))
+    raw = pd.DataFrame(live.extras)
+    assert weekly["new_outcomes"].sum() == pytest.approx(raw["new_outcomes"].sum() / live.scale)
+    # a comparison with another Set up stays out of the zip; one with this Set up goes in
+    other = sim.run_comparison(replace(live.choices, levers=st.Levers(scale=0.02, years=1,
+                                                                      seed=3)),
+                               "pbr", "cobic", 1)
+    with zipfile.ZipFile(io.BytesIO(app.charts_zip(live, other))) as z:
+        assert not any(n.startswith("chart-compare") for n in z.namelist())
+    same = sim.run_comparison(live.choices, "pbr", "cobic", 1)
+    with zipfile.ZipFile(io.BytesIO(app.charts_zip(live, same))) as z:
+        names = z.namelist()
+        assert "chart-compare-waiting_surgery.png" in names
+        assert "comparison_differences.csv" in names
+
+
+def test_stopping_a_comparison_stops_inside_the_run():
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 5  # stop during the first run, after a few weeks
+
+    out = sim.run_comparison(sim.Choices("Sheffield", "pbr", SMALL), "pbr", "cobic", 1,
+                             cancelled=cancelled)
+    assert out is None and len(calls) == 6

@@ -82,16 +82,22 @@ def _open(browser, url: str) -> tuple[Page, list[str]]:
     return page, outside
 
 
-def _run_a_year(page: Page) -> str:
-    """On "Watch it run": run a year, wait for the counter, return the waiting chart's image."""
+def _picture(page: Page, chart: str) -> str:
+    """A digest of the picture a chart shows (its bytes, read in the page: the blob URL in
+    `src` is new for every image, whatever it shows)."""
+    return page.evaluate("""async (sel) => {
+        const img = document.querySelector(sel);
+        const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+        const d = await crypto.subtle.digest('SHA-256', bytes);
+        return [...new Uint8Array(d)].map(b => b.toString(16).padStart(2, '0')).join('');
+    }""", f".{chart} img")
+
+
+def _run_a_year(page: Page) -> tuple[str, str]:
+    """On "Watch it run": run a year from week 0; the waiting chart's picture and caption."""
     page.get_by_role("tab", name="Watch it run").click()
-    chart = page.locator(".chart-waiting img")
-    expect(chart).to_be_visible(timeout=60_000)
-    before = chart.get_attribute("src")
-    page.get_by_role("button", name="Run a year").click()
-    expect(page.get_by_text("Week 52", exact=True)).to_be_visible(timeout=120_000)
-    expect(chart).not_to_have_attribute("src", before, timeout=60_000)
-    return chart.get_attribute("src")
+    expect(page.get_by_text("Week 0", exact=True)).to_be_visible(timeout=60_000)
+    return _run_a_year_from(page, start=0)
 
 
 def test_change_a_lever_run_a_year_and_the_charts_change(debian_chromium, app_url):
@@ -100,8 +106,7 @@ def test_change_a_lever_run_a_year_and_the_charts_change(debian_chromium, app_ur
     hub.check(force=True)
     expect(hub).to_be_checked()
     page.get_by_role("button", name="Start this set-up").click()
-    after = _run_a_year(page)
-    assert after  # a fresh image (Solara serves it as a blob)
+    _run_a_year(page)  # (asserts the picture and its caption changed)
     for tab in ("Compare", "The system", "Take it away", "Set up"):
         page.get_by_role("tab", name=tab).click()
         expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
@@ -115,7 +120,7 @@ def test_two_sessions_keep_their_own_settings_and_results(debian_chromium, app_u
     b, _ = _open(debian_chromium, app_url)
     a.get_by_label("Hub triage for every GP referral").check(force=True)
     a.get_by_role("button", name="Start this set-up").click()
-    chart_a = _run_a_year(a)
+    chart_a, caption_a = _run_a_year(a)
     # session B never touched the hub lever and has not run: its own state is untouched
     expect(b.get_by_label("Hub triage for every GP referral")).not_to_be_checked()
     b.get_by_role("tab", name="Watch it run").click()
@@ -123,19 +128,27 @@ def test_two_sessions_keep_their_own_settings_and_results(debian_chromium, app_u
     b.get_by_role("button", name="Step a week").click()
     expect(b.get_by_text("Week 1", exact=True)).to_be_visible(timeout=60_000)
     expect(a.get_by_text("Week 52", exact=True)).to_be_visible()
-    chart_b = _run_a_year_from(b, start=1)
-    assert chart_a != chart_b  # same seed, different lever: different results
+    chart_b, caption_b = _run_a_year_from(b, start=1)
+    # same seed, a different lever: different results, in the picture and in the figures
+    assert chart_a != chart_b and caption_a != caption_b
+    expect(a.locator(".chart-waiting .chart-caption")).to_have_text(caption_a)
     a.context.close()
     b.context.close()
 
 
-def _run_a_year_from(page: Page, start: int) -> str:
+def _run_a_year_from(page: Page, start: int) -> tuple[str, str]:
     chart = page.locator(".chart-waiting img")
-    before = chart.get_attribute("src")
+    caption = page.locator(".chart-waiting .chart-caption")
+    expect(chart).to_be_visible(timeout=60_000)
+    before, words = _picture(page, "chart-waiting"), caption.inner_text()
+    src = chart.get_attribute("src")
     page.get_by_role("button", name="Run a year").click()
     expect(page.get_by_text(f"Week {start + 52}", exact=True)).to_be_visible(timeout=120_000)
-    expect(chart).not_to_have_attribute("src", before, timeout=60_000)
-    return chart.get_attribute("src")
+    expect(chart).not_to_have_attribute("src", src, timeout=60_000)
+    after = _picture(page, "chart-waiting")
+    assert after != before, "the waiting chart shows the same picture after a year"
+    assert caption.inner_text() != words and "Now " in caption.inner_text()
+    return after, caption.inner_text()
 
 
 def test_compare_two_rules_in_the_browser(debian_chromium, app_url):

@@ -201,14 +201,26 @@ def Note(text: str):
 def ChartCard(test_id: str, make: Callable[[], Figure | bytes], deps: list, caption: str):
     """A chart with a one-sentence caption; `make` gives a figure or its PNG, redrawn only when
     `deps` change; `test_id` is a CSS class tests look for."""
-    png = solara.use_memo(lambda: _png(make()), deps)
+    png = solara.use_memo(lambda: _safely(lambda: _png(make())), deps)
     with solara.Div(classes=["chart-card", test_id]):
-        rw.Image(value=png, format="png")
+        if isinstance(png, bytes):
+            rw.Image(value=png, format="png")
+        else:
+            solara.Error(f"This chart could not be drawn. {png}")
         solara.Text(caption, classes=["chart-caption"])
 
 
 def _png(fig: Figure | bytes) -> bytes:
     return fig if isinstance(fig, bytes) else charts.png_bytes(fig)
+
+
+def _safely(make: Callable[[], Any]) -> Any:
+    """What `make` returns, or the one-line problem (str) if it fails: a chart or a download
+    that cannot be made must not replace the page with a traceback."""
+    try:
+        return make()
+    except Exception as exc:
+        return _problem(exc)
 
 
 def _run_words(live: sim.LiveRun) -> str:
@@ -276,7 +288,8 @@ def SetUpTab(state: AppState):
                                f"({len(base.services)} services, {len(base.providers)} "
                                f"providers).")
             solara.Markdown("### How much to simulate")
-            Lever("Share of the city simulated", lv.scale, *st.SCALE_RANGE, 0.01,
+            Lever("Share of the city simulated", lv.scale, st.SCALE_RANGE[0], st.scale_max(base),
+                  0.01,
                   lambda v: set_lever(state, scale=round(v, 2)), st.scale_words(lv.scale, base))
             Lever("Contract years", eff["years"], *st.YEARS_RANGE, 1,
                   lambda v: set_lever(state, years=int(v)),
@@ -372,7 +385,8 @@ def LeverControls(state: AppState, base, d: st.CityDefaults, eff: dict):
         Note(f"Every GP referral goes to the {base.services[d.hub].label or d.hub} first, which "
              f"triages and routes it.")
     else:
-        Note("GPs refer straight to community services and clinics.")
+        Note(f"Each GP chooses where to refer: community services, clinics, or the "
+             f"{base.services[d.hub].label or d.hub} where the city's pathway offers it.")
     Lever("GP referral variation (spread between practices)", eff["referral_sd"],
           *st.REFERRAL_SD_RANGE, 0.05, lambda v: set_lever(state, referral_sd=v),
           st.referral_words(eff["referral_sd"]))
@@ -395,7 +409,8 @@ def WatchTab(state: AppState):
     live = state.live.value
     state.tick.value  # noqa: B018 - redraw after every step
     with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
-        off = live is None or live.finished
+        # (after a failed step the model is half-way through a week: only Reset is safe)
+        off = live is None or live.finished or bool(state.live_error.value)
         solara.Button("Step a week", on_click=lambda: step_live(state, 1), disabled=off,
                       color="primary")
         solara.Button("Run a year", on_click=lambda: step_live(state, WEEKS_PER_YEAR),
@@ -438,7 +453,7 @@ def CompareTab(state: AppState, task):
         return
     rules = list(st.available_rules(base))
     eff = st.effective(choices.levers, st.city_defaults(base))
-    solara.Markdown(f"Runs {base.name} with the Set up levers under two payment rules, "
+    solara.Markdown(f"Runs {st.md(base.name)} with the Set up levers under two payment rules, "
                     f"{eff['years']} contract year{'s' * (eff['years'] > 1)} each, with the "
                     f"same seeds for both (the same people fall ill in the same weeks), so the "
                     f"differences come from the rule.")
@@ -476,7 +491,7 @@ def CompareResults(comp: sim.Comparison):
     n = comp.replications
     seeds = (f"seed {comp.seeds[0]}" if n == 1 else
              f"seeds {comp.seeds[0]}–{comp.seeds[-1]}")
-    solara.Markdown(f"**{comp.city_name}: {a} (blue) against {b} (orange)**, {n} paired "
+    solara.Markdown(f"**{st.md(comp.city_name)}: {a} (blue) against {b} (orange)**, {n} paired "
                     f"run{'s' * (n > 1)} each ({seeds}), {100 * comp.scale:.0f}% of the city, "
                     f"{comp.years} contract year{'s' * (comp.years > 1)}; counts for the whole "
                     f"city." + (" Shaded bands: 95% interval of the mean over the runs."
@@ -486,7 +501,8 @@ def CompareResults(comp: sim.Comparison):
         for key in charts.COMPARE_SERIES:
             ChartCard(f"chart-compare-{key}", lambda k=key: charts.fig_compare(comp, k), deps,
                       charts.difference_sentence(comp, key))
-    solara.Markdown("### Headline figures (a year, on average over the contract years)")
+    solara.Markdown("### Headline figures (yearly figures are averages over the contract years; "
+                    "'end' means at the end of the run)")
     short = solara.use_memo(lambda: charts.comparison_table(comp, key_only=True), deps)
     solara.Markdown(charts.table_markdown(short))
     with solara.Details("All figures"):
@@ -507,14 +523,14 @@ def SystemTab(state: AppState):
 @solara.component
 def SystemView(live: sim.LiveRun, weeks_done: int):
     deps = [id(live), weeks_done]
-    solara.Markdown(f"**{live.cfg.name} under {st.RULE_SHORT.get(live.rule, live.rule)}**, "
+    solara.Markdown(f"**{st.md(live.cfg.name)} under {st.RULE_SHORT.get(live.rule, live.rule)}**, "
                     f"after {live.weeks_done} simulated weeks. {_run_words(live)}")
-    ChartCard("chart-pathway",
-              lambda: charts.fig_pathway(live.model.pathway.graph, live.node_labels(),
-                                         live.flows_per_year(), live.service_waits()), deps,
-              "Each line is a route a patient can take; the wider it is, the more people took "
-              "it (people a year, whole city); each circle's colour and number say how many "
-              "weeks people wait there at today's pace (people waiting ÷ people seen a week).")
+    period = ("the contract so far" if live.weeks_in["contract"] else "the warm-up so far")
+    ChartCard("chart-pathway", lambda: _pathway_figure(live), deps,
+              f"Each line is a route a patient can take; the wider it is, the more people took "
+              f"it (people a year, whole city, over {period}); each circle's colour and number "
+              f"say how many weeks people wait there at today's pace (people waiting ÷ people "
+              f"seen a week, over the last quarter).")
     phase, pnl = solara.use_memo(live.provider_pnl, deps)
     flows = solara.use_memo(live.money_flows, deps)
     with solara.Columns([6, 6]):
@@ -522,7 +538,7 @@ def SystemView(live: sim.LiveRun, weeks_done: int):
             solara.Markdown("### Who pays whom (£m a year, contract so far)")
             if len(flows):
                 lines = ["| from | to | £m a year |", "|:---|:---|---:|"]
-                lines += [f"| {r.payer} | {r.payee} | {r[2]:.2f} |"
+                lines += [f"| {st.md(r.payer)} | {st.md(r.payee)} | {r[2]:.2f} |"
                           for r in flows.itertuples(index=False)]
                 solara.Markdown("\n".join(lines))
             else:
@@ -536,7 +552,7 @@ def SystemView(live: sim.LiveRun, weeks_done: int):
                             f"({'contract so far' if phase == 'contract' else 'warm-up'})")
             lines = ["| provider | income | costs | paid to others | margin |",
                      "|:---|---:|---:|---:|---:|"]
-            lines += [f"| {r['provider']} | {r['income']:.2f} | {r['costs']:.2f} | "
+            lines += [f"| {st.md(r['provider'])} | {r['income']:.2f} | {r['costs']:.2f} | "
                       f"{r['paid to other providers']:.2f} | {r['margin']:.2f} |"
                       for _, r in pnl.iterrows()]
             solara.Markdown("\n".join(lines))
@@ -556,7 +572,7 @@ def _prime_sentence(live: sim.LiveRun, pnl) -> str:
         return ""
     r = row.iloc[0]
     word = "surplus" if r["margin"] >= 0 else "loss"
-    return (f"**The prime contractor**, {r['provider']}, receives the capitated budget "
+    return (f"**The prime contractor**, {st.md(r['provider'])}, receives the capitated budget "
             f"(£{r['income']:.1f}m a year), pays £{r['paid to other providers']:.1f}m a year "
             f"to other providers and spends £{r['costs']:.1f}m on its own care: a {word} of "
             f"£{abs(r['margin']):.1f}m a year.")
@@ -573,17 +589,40 @@ def detailed_csv(live: sim.LiveRun) -> bytes:
     return live.model.recorder.frame().to_csv(index=False).encode()
 
 
+def same_setup(comp: sim.Comparison, live: sim.LiveRun) -> bool:
+    """Was the comparison run with this run's Set up (city, levers, upload; rules aside)?"""
+    a, b = comp.choices, live.choices
+    return (a.city, a.levers, a.upload) == (b.city, b.levers, b.upload)
+
+
 def charts_zip(live: sim.LiveRun, comp: sim.Comparison | None = None) -> bytes:
+    """The live run's charts; and the comparison's charts and tables when it was run with the
+    same Set up (so the downloaded config describes every chart in the zip)."""
     h = live.headline()
     figs = {k: f(h, live.warmup, live.total_weeks) for k, f in charts.LIVE_CHARTS.items()}
-    figs["chart-pathway"] = charts.fig_pathway(live.model.pathway.graph, live.node_labels(),
-                                               live.flows_per_year(), live.service_waits())
+    figs["chart-pathway"] = _pathway_figure(live)
     phase, pnl = live.provider_pnl()
     figs["chart-money"] = charts.fig_money(pnl, phase)
-    if comp is not None:
+    extra = {}
+    if comp is not None and same_setup(comp, live):
         for key in charts.COMPARE_SERIES:
             figs[f"chart-compare-{key}"] = charts.fig_compare(comp, key)
-    return charts.charts_zip(figs)
+        extra["comparison_summary.csv"] = comp.summary.to_csv(index=False).encode()
+        extra["comparison_differences.csv"] = comp.differences.to_csv(index=False).encode()
+    return charts.charts_zip(figs, extra)
+
+
+def _pathway_figure(live: sim.LiveRun) -> Figure:
+    phase, flows = live.flows_per_year()
+    return charts.fig_pathway(live.model.pathway.graph, live.node_labels(), flows,
+                              live.service_waits(), phase)
+
+
+def _file(make: Callable[[], bytes]) -> bytes:
+    """A download's bytes; if it cannot be made, a one-line note in its place (a download
+    that fails must not replace the page with a traceback)."""
+    out = _safely(make)
+    return out if isinstance(out, bytes) else f"msksim could not make this file. {out}\n".encode()
 
 
 def config_yaml(live: sim.LiveRun) -> bytes:
@@ -610,10 +649,12 @@ def Downloads(state: AppState, live: sim.LiveRun, weeks_done: int):
     deps = [id(live), weeks_done]
     c = live.choices
 
-    getters = solara.use_memo(lambda: (
-        lambda: results_csv(live), lambda: charts_zip(live, state.comparison.value),
-        lambda: config_yaml(live), lambda: overlay_yaml(live), lambda: detailed_csv(live)), deps)
-    solara.Markdown(f"**{live.cfg.name} under {st.RULE_SHORT.get(live.rule, live.rule)}**, "
+    getters = solara.use_memo(lambda: tuple(
+        lambda f=f: _file(f) for f in (
+            lambda: results_csv(live), lambda: charts_zip(live, state.comparison.value),
+            lambda: config_yaml(live), lambda: overlay_yaml(live),
+            lambda: detailed_csv(live))), deps)
+    solara.Markdown(f"**{st.md(live.cfg.name)} under {st.RULE_SHORT.get(live.rule, live.rule)}**, "
                     f"{live.weeks_done} weeks simulated. {_run_words(live)}")
     with solara.Column(gap="10px", style={"max-width": "640px"}):
         solara.FileDownload(getters[0], filename="msksim_weekly.csv",
@@ -621,7 +662,8 @@ def Downloads(state: AppState, live: sim.LiveRun, weeks_done: int):
         Note("One row a week (warm-up included): the live charts' figures, whole city.")
         solara.FileDownload(getters[1], filename="msksim_charts.zip",
                             label="Download charts (PNG)", mime_type="application/zip")
-        Note("Every chart as a PNG file, in one zip.")
+        Note("Every chart as a PNG file, in one zip; the Compare charts and tables too when "
+             "they were run with this Set up.")
         solara.FileDownload(getters[2], filename="msksim_config.yaml",
                             label="Download config (YAML)", mime_type="text/yaml")
         Note("The full resolved config of this run: every setting, loadable with --config.")
@@ -630,8 +672,10 @@ def Downloads(state: AppState, live: sim.LiveRun, weeks_done: int):
         Note("Just the workshop's changes to the city's config, for the command below.")
         solara.FileDownload(getters[4], filename="msksim_weekly_detailed.csv",
                             label="Download detailed results (CSV)", mime_type="text/csv")
-        Note("Every weekly figure by service, provider and route, contract weeks only (as "
-             "msksim run writes weekly.parquet).")
+        Note(f"Every weekly figure by service, provider and route, contract weeks only (as "
+             f"msksim run writes weekly.parquet). Counts are for the share of the city "
+             f"simulated ({100 * live.scale:g}%): multiply by {1 / live.scale:g} for the whole "
+             f"city.")
     solara.Markdown("### The same run on the command line")
     solara.Preformatted(st.cli_command(c.city, c.rule, c.levers, c.upload))
     Note("gives the same numbers (the same config, seed and payment rule).")
@@ -661,7 +705,7 @@ def Shell(state: AppState):
         except Exception as exc:
             state.compare_error.set(_problem(exc))
             return
-        if comp is not None:
+        if comp is not None and task.is_current():  # not if stopped or started again
             state.comparison.set(comp)
 
     task = solara.lab.use_task(compare_job, dependencies=None, raise_error=False)

@@ -29,7 +29,7 @@ from msksim.results import fmt_number
 from msksim.statistics import t_interval
 from msksim.timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 
-from .settings import RULE_SHORT
+from .settings import RULE_SHORT, md
 
 #: colour-blind-safe colours (Okabe-Ito)
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#777777"
@@ -52,6 +52,11 @@ def _fig(w: float = FIG_W, h: float = FIG_H, fixed: bool = True) -> tuple[Figure
 
 # Titles are placed with y=1.0 throughout: an explicit position spares matplotlib a search of the
 # axes' extent for room above it on every draw (a sixth of a live chart's drawing time).
+
+
+def plain(text: str) -> str:
+    """Config text (a name or label) drawn as written: `$` would start matplotlib's maths."""
+    return str(text).replace("$", r"\$")
 
 
 def _empty(ax, text: str) -> None:
@@ -134,8 +139,22 @@ def fig_theatre(h: pd.DataFrame, warmup: int, total: int) -> Figure:
     return fig
 
 
-def _per_year_m(s: pd.Series) -> pd.Series:
-    return _rolling(s.astype(float), 13) * WEEKS_PER_YEAR / 1e6
+def year_to_date(x: pd.Series | pd.DataFrame, weeks: np.ndarray) -> pd.Series | pd.DataFrame:
+    """The mean since the start of each contract year (the warm-up is one period of its own).
+
+    Spend is shown this way, not as a moving average: the outcome incentive is paid in one
+    lump at a contract year's end, and a 13-week average would show it as a quarter-long
+    overspend; here it counts once, in the year it belongs to."""
+    weeks = np.asarray(weeks)
+    period = np.where(weeks >= 0, weeks // WEEKS_PER_YEAR, -1)
+    n = pd.Series(1.0, index=x.index).groupby(period).cumsum().to_numpy()
+    total = x.astype(float).groupby(period).cumsum()
+    return total.div(n, axis=0)
+
+
+def _spend_m(h: pd.DataFrame, col: str) -> pd.Series:
+    """£m a year, contract year to date."""
+    return year_to_date(h[col].fillna(0.0), h["week"].to_numpy()) * WEEKS_PER_YEAR / 1e6
 
 
 def fig_spend(h: pd.DataFrame, warmup: int, total: int) -> Figure:
@@ -145,10 +164,10 @@ def fig_spend(h: pd.DataFrame, warmup: int, total: int) -> Figure:
     _frame_weeks(ax, warmup, total)
     if len(h):
         x = h["weeks_simulated"]
-        ax.plot(x, _per_year_m(h["commissioner_spend_gbp"]), color=BLUE, lw=2,
-                label="spend (13-week average)")
+        ax.plot(x, _spend_m(h, "commissioner_spend_gbp"), color=BLUE, lw=2,
+                label="spend, contract year so far")
         if h["envelope_gbp"].fillna(0).gt(0).any():
-            ax.plot(x, _per_year_m(h["envelope_gbp"]), color=GREY, lw=1.5, ls="--",
+            ax.plot(x, _spend_m(h, "envelope_gbp"), color=GREY, lw=1.5, ls="--",
                     label="budget envelope")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=9, loc="lower right", frameon=False)
@@ -187,11 +206,15 @@ def _last(h: pd.DataFrame, col: str) -> float:
 
 def live_captions(h: pd.DataFrame) -> dict[str, str]:
     """One plain sentence under each live chart, with today's figure."""
+    has_envelope = bool(len(h)) and bool(h["envelope_gbp"].fillna(0).gt(0).any())
     if not len(h):
         now = {"waiting": "", "rtt": "", "theatre": "", "spend": "", "outcomes": ""}
     else:
-        spend = _per_year_m(h["commissioner_spend_gbp"]).iloc[-1]
-        env = _per_year_m(h["envelope_gbp"].fillna(0)).iloc[-1]
+        spend = _spend_m(h, "commissioner_spend_gbp").iloc[-1]
+        env = _spend_m(h, "envelope_gbp").iloc[-1]
+        w = int(h["week"].iloc[-1])
+        so_far = ("in the warm-up" if w < 0 else
+                  f"so far in contract year {w // WEEKS_PER_YEAR + 1}")
         gain = _outcome_gain(h)
         g = gain.dropna()
         util = _rolling(h["theatre_utilisation_pct"].astype(float), 4).iloc[-1]
@@ -200,8 +223,8 @@ def live_captions(h: pd.DataFrame) -> dict[str, str]:
                        f"{_last(h, 'waiting_surgery'):,.0f}.",
             "rtt": f" Now {_last(h, 'pct_within_18_weeks'):.1f}%.",
             "theatre": f" Lately {util:.0f}%." if math.isfinite(util) else "",
-            "spend": (f" Now £{spend:.1f}m a year" + (f" against £{env:.1f}m." if env > 0
-                                                      else ".")),
+            "spend": (f" £{spend:.1f}m a year {so_far}"
+                      + (f", against a budget of £{env:.1f}m." if env > 0 else ".")),
             "outcomes": f" Lately {g.iloc[-1]:.2f} points." if len(g) else "",
         }
     return {
@@ -211,8 +234,11 @@ def live_captions(h: pd.DataFrame) -> dict[str, str]:
                "ago or less; the NHS standard is 92% (dashed line)." + now["rtt"],
         "theatre": "How much planned operating time is spent operating (faint: each week; "
                    "solid: 4-week average); 85% is the usual target." + now["theatre"],
-        "spend": "What the commissioner pays for MSK care, as £m a year (13-week average), "
-                 "against the budget envelope it set (dashed)." + now["spend"],
+        "spend": "What the commissioner pays for MSK care, as £m a year, averaged from the "
+                 "start of each contract year (so the outcome incentive, paid once at a year's "
+                 "end, counts in its own year)"
+                 + (", against the budget envelope it set (dashed)." if has_envelope else ".")
+                 + now["spend"],
         "outcomes": "The average gain in health (EQ-5D: 0 = dead, 1 = full health) six months "
                     "after an operation; higher is better." + now["outcomes"],
     }
@@ -274,14 +300,15 @@ def pathway_positions(graph) -> dict[str, tuple[float, float]]:
 
 
 def fig_pathway(graph, labels: dict[str, str], flows: dict[tuple[str, str], float],
-                waits: dict[str, float]) -> Figure:
-    """The pathway, left to right: lines as wide as the flow of people along them, services
-    coloured by how long people wait there at today's pace (the weeks written inside)."""
+                waits: dict[str, float], phase: str = "contract") -> Figure:
+    """The pathway, left to right: lines as wide as the flow of people along them (over the
+    `phase`, "contract" or "warm-up", so far), services coloured by how long people wait there
+    at today's pace (the weeks written inside)."""
     fig = Figure(figsize=(12.4, 6.0), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.set_axis_off()
-    ax.set_title("Where patients go, left to right (line width: people a year) and how long "
-                 "they wait (colour, weeks)", fontsize=13, loc="left")
+    ax.set_title(f"Where patients go, left to right (line width: people a year, {phase} so far) "
+                 f"and how long they wait (colour, weeks)", fontsize=13, loc="left", y=1.0)
     pos = pathway_positions(graph)
     top = max([f for (a, b), f in flows.items() if graph.has_edge(a, b)] + [1.0])
     norm = Normalize(0, WAIT_MAX_WEEKS)
@@ -307,7 +334,7 @@ def fig_pathway(graph, labels: dict[str, str], flows: dict[tuple[str, str], floa
         if known:
             ax.text(x, y, f"{wait:.0f}" if math.isfinite(wait) else "–", ha="center",
                     va="center", fontsize=9, fontweight="bold", zorder=4)
-        ax.text(x, y - 0.045, "\n".join(textwrap.wrap(labels.get(node, node), 26)),
+        ax.text(x, y - 0.045, "\n".join(textwrap.wrap(plain(labels.get(node, node)), 26)),
                 ha="center", va="top", fontsize=8.5, zorder=4,
                 bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
     ax.set_xlim(-0.45, 4.45)
@@ -334,7 +361,8 @@ def fig_money(pnl: pd.DataFrame, phase: str) -> Figure:
     ax.barh(y, costs, height=hgt, color=GREY, label="costs (incl. paying others)")
     ax.barh(y + hgt, pnl["margin"], height=hgt,
             color=[GREEN if m >= 0 else ORANGE for m in pnl["margin"]], label="margin")
-    ax.set_yticks(y, ["\n".join(textwrap.wrap(n, 26)) for n in pnl["provider"]], fontsize=9)
+    ax.set_yticks(y, ["\n".join(textwrap.wrap(plain(n), 26)) for n in pnl["provider"]],
+                  fontsize=9)
     ax.invert_yaxis()
     ax.axvline(0, color="#333333", lw=0.8)
     ax.legend(fontsize=9, loc="lower right", frameon=False)
@@ -371,7 +399,7 @@ COMPARE_SERIES: dict[str, dict] = {
         "phrase": "theatres spent {n} percentage points {more} of their planned time operating",
         "words": ("more", "less"), "fmt": "{:.1f}"},
     "commissioner_spend_gbp": {
-        "title": "Commissioner spend (£m a year)", "ylabel": "£m a year", "smooth": 13,
+        "title": "Commissioner spend (£m a year)", "ylabel": "£m a year", "smooth": "year",
         "k": WEEKS_PER_YEAR / 1e6, "measure": ("Money", "Commissioner spend", "£m a year"),
         "phrase": "the commissioner spent £{n}m a year {more}", "words": ("more", "less"),
         "fmt": "{:.2f}"},
@@ -389,14 +417,17 @@ COMPARE_SERIES: dict[str, dict] = {
 }
 
 
-def _bands(series: pd.DataFrame, rule: str, key: str, smooth: int, k: float
+def _bands(series: pd.DataFrame, rule: str, key: str, smooth: int | str, k: float
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Per contract week over replications: mean, and the 95% t-interval of the mean."""
+    """Per contract week over replications: mean, and the 95% t-interval of the mean
+    (`smooth`: weeks of moving average, or "year" for the contract year to date)."""
     s = series[(series["scenario"] == rule) & (series["series"] == key)
                & (series["group"] == "")]
     wide = s.pivot_table(index="week", columns="replication", values="value", aggfunc="sum",
                          dropna=False).sort_index()
-    if smooth > 1:
+    if smooth == "year":
+        wide = year_to_date(wide, wide.index.to_numpy())
+    elif smooth > 1:
         wide = wide.rolling(smooth, min_periods=1).mean()
     wide = wide * k
     weeks = wide.index.to_numpy()
@@ -428,7 +459,8 @@ def fig_compare(comp, key: str) -> Figure:
     if "target" in spec:
         ax.axhline(spec["target"], color=GREY, ls=":", lw=1.2)
     ax.set_xlabel("contract years", fontsize=10)
-    ax.set_ylabel(spec["ylabel"] + (f" ({smooth}-week mean)" if smooth > 1 else ""),
+    ax.set_ylabel(spec["ylabel"] + (" (year to date)" if smooth == "year" else
+                                    f" ({smooth}-week mean)" if smooth > 1 else ""),
                   fontsize=10)
     ax.legend(fontsize=9, frameon=False, loc="best")
     return fig
@@ -479,6 +511,12 @@ KEY_MEASURES = (
     ("Outcomes", "QALYs lost to MSK conditions"),
     ("Money", "Commissioner spend"),
 )
+#: figures whose report name is jargon in a workshop: the words the app uses instead
+PLAIN_MEASURES = {
+    "Touch-time utilisation, capped": "Theatre session time spent operating (target 85%)",
+    "Touch-time utilisation, uncapped": "Theatre session time spent operating, overruns "
+                                        "included",
+}
 
 
 def comparison_table(comp, key_only: bool = False) -> pd.DataFrame:
@@ -514,11 +552,13 @@ def table_markdown(table: pd.DataFrame) -> str:
     head = ["Figure", *values] + (["95% interval of the difference"] if has_ci else [])
     lines = ["| " + " | ".join(head) + " |", "|:---|" + "---:|" * (len(head) - 1)]
     for _, r in table.iterrows():
-        cells = [f"{r['measure']} ({r['unit']})"] + [fmt_number(r[c]) for c in values]
+        name = next((v for k, v in PLAIN_MEASURES.items() if r["measure"].startswith(k)),
+                    r["measure"])
+        cells = [f"{name} ({r['unit']})"] + [fmt_number(r[c]) for c in values]
         if has_ci:
             cells.append(f"{fmt_number(r['ci_low'])} to {fmt_number(r['ci_high'])}"
                          if pd.notna(r["ci_low"]) else "–")
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(md(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
@@ -531,10 +571,12 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def charts_zip(figures: dict[str, Figure]) -> bytes:
-    """The charts as PNG files in one zip."""
+def charts_zip(figures: dict[str, Figure], extra: dict[str, bytes] | None = None) -> bytes:
+    """The charts as PNG files in one zip (and any `extra` files, by name)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, fig in figures.items():
             z.writestr(f"{name}.png", png_bytes(fig))
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
     return buf.getvalue()

@@ -8,7 +8,9 @@ on the command line. `cli_command` prints that command and `overlay_yaml` the ov
 
 from __future__ import annotations
 
+import html
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,6 +58,9 @@ RULE_SHORT: dict[str, str] = {"pbr": "PbR", "cobic": "COBIC", "block": "Block",
 DEFAULT_SCALE = 0.1
 DEFAULT_YEARS = 2
 SCALE_RANGE = (0.02, 1.0)
+#: the most people one run in the app may simulate: the server is shared by every session,
+#: and a run this size takes about a gigabyte (the whole of Sheffield is 465,000 adults)
+MAX_APP_PEOPLE = 1_000_000
 YEARS_RANGE = (1, 10)
 OUTCOME_PCT_RANGE = (0.0, 20.0)
 UPLIFT_PCT_RANGE = (-5.0, 5.0)
@@ -301,8 +306,20 @@ def build_config(city: str, rule: str, levers: Levers | None = None,
     else:
         cfg = load_config(city_path(city), overlays=[overlay])
     check_rule_available(cfg, rule)
+    people = cfg.population.registered_adults * cfg.run.scale
+    if people > MAX_APP_PEOPLE:
+        raise ConfigError(f"run.scale: {cfg.run.scale:g} of {cfg.population.registered_adults:,}"
+                          f" adults is {people:,.0f} people; the app simulates at most "
+                          f"{MAX_APP_PEOPLE:,} (lower 'Share of the city simulated', or use "
+                          f"msksim run)")
     build_pathway(cfg)
     return cfg
+
+
+def scale_max(base: CityConfig) -> float:
+    """The largest share of this city the app will simulate (MAX_APP_PEOPLE)."""
+    return max(SCALE_RANGE[0], min(SCALE_RANGE[1], math.floor(
+        100 * MAX_APP_PEOPLE / base.population.registered_adults) / 100))
 
 
 def overlay_yaml(city: str, rule: str, levers: Levers, upload: Upload | None = None) -> str:
@@ -337,9 +354,45 @@ def resolved_yaml(cfg: CityConfig) -> str:
 # an uploaded city config: read like config.read_yaml, from bytes, never from a path
 # ----------------------------------------------------------------------------------------------
 def _display_name(name: str) -> str:
-    """Only the file's own name, shortened: never a path to act on."""
-    base = Path(str(name).replace("\\", "/")).name or "upload.yaml"
+    """Only the file's own name, shortened, in plain characters: never a path to act on, and
+    nothing that could end a comment line in the overlay file or reach the page as markup."""
+    base = Path(str(name).replace("\\", "/")).name
+    base = re.sub(r"[^\w.\- ()]", "_", base).strip() or "upload.yaml"
     return base[:80]
+
+
+#: characters an uploaded config may not hold in any name or text: the page shows these
+#: strings, and markup (<, >), template braces ({, }), matplotlib's maths ($), escapes (\) or
+#: control characters could make the browser or a chart act on them
+_UNSAFE_TEXT = re.compile(r"[<>{}$\\`\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _check_text(data: Any, where: str = "") -> None:
+    """Refuse an upload whose keys or strings hold characters the page could act on."""
+    if isinstance(data, dict):
+        items = list(data.items())
+    elif isinstance(data, list):
+        items = [(f"[{i}]", v) for i, v in enumerate(data)]
+    else:
+        items = []
+    for k, v in items:
+        path = f"{where}{k}" if str(k).startswith("[") else f"{where}.{k}" if where else str(k)
+        for text, what in ((k, "key"), (v, "value")):
+            if isinstance(text, str) and (bad := _UNSAFE_TEXT.search(text)):
+                raise ConfigError(
+                    f"{path}: the {what} {text[:60]!r} holds {bad.group()!r}; names and text "
+                    f"in an uploaded config may not contain < > {{ }} $ \\ ` or control "
+                    f"characters (the app shows them on the page)")
+        _check_text(v, path)
+
+
+def md(text: Any) -> str:
+    """Config text (a city, provider or service name) made inert inside Markdown: HTML
+    escaped, and Markdown's table and emphasis characters shown as themselves."""
+    out = html.escape(str(text), quote=False)
+    for ch in "\\`*_[]|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
 
 
 def _count_values(data: Any, limit: int) -> None:
@@ -395,6 +448,7 @@ def read_upload(name: str, source: bytes | BinaryIO, size: int | None = None) ->
 def load_upload(name: str, source: bytes | BinaryIO, size: int | None = None) -> Upload:
     """Read, validate and check an uploaded city config (as `msksim check --config` would)."""
     data = read_upload(name, source, size)
+    _check_text(data)
     cfg = validate_config(data)
     build_pathway(cfg)
     return Upload(name=_display_name(name), data=data, cfg=cfg)

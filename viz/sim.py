@@ -29,7 +29,7 @@ _G = {g: 1 + i for i, g in enumerate(GROUPS)}  # recorder key position of each g
 RECENT_WEEKS = 13
 #: headline columns that are counts (scaled up to the whole city for display)
 COUNT_COLUMNS = ("waiting_first", "waiting_surgery", "commissioner_spend_gbp", "operations",
-                 "active_episodes", "envelope_gbp")
+                 "active_episodes", "envelope_gbp", "sum_eq5d_gain", "new_outcomes")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class LiveRun:
         self.warmup = cfg.run.warmup_weeks
         self.total_weeks = self.warmup + self.model.end_week
         self.scale = cfg.run.scale
-        #: people moved along each route ("a->b"), referrals and listings, since the start
-        self.flows: Counter[str] = Counter()
+        #: people moved along each route ("a->b"), referrals and listings, by phase
+        self.flows: dict[str, Counter[str]] = {"warm-up": Counter(), "contract": Counter()}
         #: per week: envelope and outcome sums not in the DataCollector
         self.extras: list[dict] = []
         #: the last weeks' queues and throughput by service (for waits on the pathway view)
@@ -98,7 +98,7 @@ class LiveRun:
         for key, value in last.items():
             metric = key[0]
             if metric in ("new_referrals", "new_listed"):
-                self.flows[key[_G["route"]]] += value
+                self.flows[phase][key[_G["route"]]] += value
             elif metric in ext:
                 ext[metric] += value
             elif metric in ("n_waiting_first", "admitted_first", "n_waiting_surgery",
@@ -150,14 +150,16 @@ class LiveRun:
                 out[name] = waiting / seen if seen > 0 else float("inf")
         return out
 
-    def flows_per_year(self) -> dict[tuple[str, str], float]:
-        """People a year along each route (whole city), over the weeks simulated so far."""
-        weeks = max(self.weeks_done, 1)
+    def flows_per_year(self) -> tuple[str, dict[tuple[str, str], float]]:
+        """People a year along each route (whole city), over the contract weeks so far (or the
+        warm-up, before the contract): the phase and the flows."""
+        phase = "contract" if self.weeks_in["contract"] else "warm-up"
+        weeks = max(self.weeks_in[phase], 1)
         out = {}
-        for route, n in self.flows.items():
+        for route, n in self.flows[phase].items():
             a, b = route.split("->")
             out[(a, b)] = n * WEEKS_PER_YEAR / weeks / self.scale
-        return out
+        return phase, out
 
     def provider_pnl(self) -> tuple[str, pd.DataFrame]:
         """Each provider's income, costs, payments to others and margin, £m a year for the
@@ -204,8 +206,13 @@ def start(choices: Choices) -> LiveRun:
 # ----------------------------------------------------------------------------------------------
 # comparing two payment rules over paired replications
 # ----------------------------------------------------------------------------------------------
+class _Cancelled(Exception):
+    pass
+
+
 @dataclass
 class Comparison:
+    choices: Choices  # the Set up it was run with (its own rule aside)
     rules: tuple[str, str]
     replications: int
     seeds: list[int]
@@ -238,10 +245,15 @@ def run_comparison(choices: Choices, rule_a: str, rule_b: str, replications: int
             return None
 
         def tick(done: int, total: int, i: int = i) -> None:
+            if cancelled is not None and cancelled():
+                raise _Cancelled  # stop within the run, not only between runs
             if progress is not None:
                 progress(100.0 * (i + done / max(total, 1)) / total_runs)
 
-        result = run_once(cfg, rule, progress=tick)
+        try:
+            result = run_once(cfg, rule, progress=tick)
+        except _Cancelled:
+            return None
         s = result.summary()
         s.insert(0, "replication", r)
         s.insert(0, "scenario", rule)
@@ -252,7 +264,7 @@ def run_comparison(choices: Choices, rule_a: str, rule_b: str, replications: int
         series.append(ser)
     runs = pd.concat(summaries, ignore_index=True)
     cfg0 = next(iter(cfgs.values()))
-    comp = Comparison(rules=rules, replications=replications, seeds=seeds,
+    comp = Comparison(choices=choices, rules=rules, replications=replications, seeds=seeds,
                       city_name=cfg0.name, scale=cfg0.run.scale, years=cfg0.run.years,
                       runs=runs, series=pd.concat(series, ignore_index=True))
     comp.summary = summarise_runs(runs, todo)

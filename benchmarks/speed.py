@@ -1,0 +1,185 @@
+"""How fast one run is: the default city under each payment rule, larger populations, and a
+plain-Mesa model of the same core pathway.
+
+    .venv/bin/python benchmarks/speed.py [--repeats 3] [--cases city,population,mesa]
+                                         [--record]
+
+Cases (each measurement in a fresh process, so its peak memory is its own):
+  city        the default city (Sheffield, scale 1.0), a 52-week warm-up and five contract
+              years (six simulated years), under each payment rule
+  population  the same city scaled to 100k, 300k, 1M and 3M adults, Payment by Results; the
+              figure to watch is the time per simulated person-year, which should not grow
+  mesa        msksim at 100k adults against benchmarks/mesa_reference.py (one Mesa Agent per
+              person, the core pathway only) at 100k, both over six simulated years, in
+              alternating order within this run; the ratio is Mesa's time over msksim's
+
+Times are wall seconds for building the model and running it (imports excluded); medians over
+the repeats. `--record` appends the tables to benchmarks/RESULTS.md with the date, the git
+commit and the machine. Nothing here is run by `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+RULES = ("pbr", "cobic", "block", "blended")
+POPULATIONS = (100_000, 300_000, 1_000_000, 3_000_000)
+YEARS, WARMUP_WEEKS = 5, 52
+SIM_YEARS = YEARS + WARMUP_WEEKS / 52
+
+
+def _one_msksim(rule: str, adults: int | None) -> dict:
+    """Build and run one model in this process; wall seconds and peak memory."""
+    from msksim.config import load_config
+    from msksim.run import run_once
+
+    cfg = load_config()
+    run = {"years": YEARS, "warmup_weeks": WARMUP_WEEKS}
+    if adults is not None:
+        run["scale"] = adults / cfg.population.registered_adults
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=run)})
+    t0 = time.perf_counter()
+    result = run_once(cfg, rule)
+    wall = time.perf_counter() - t0
+    ops = result.weekly
+    ops = float(ops.loc[ops["metric"] == "new_procedures", "value"].sum()) / YEARS
+    return {"wall_s": wall, "adults": round(cfg.population.registered_adults * cfg.run.scale),
+            "operations_a_year": ops / cfg.run.scale, "peak_mb": _peak_mb()}
+
+
+def _one_mesa(adults: int) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from mesa_reference import run_reference
+
+    out = run_reference(population=adults, weeks=WARMUP_WEEKS + 52 * YEARS, seed=1)
+    return {**out, "peak_mb": _peak_mb()}
+
+
+def _peak_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return kb / 1024
+
+
+def _measure(kind: str, **kw) -> dict:
+    """One measurement in a fresh interpreter (clean memory and caches)."""
+    code = (f"import sys, json; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+            f"import speed; print(json.dumps(speed._one_{kind}(**{kw!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} {kw} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def case_city(repeats: int, say) -> list[str]:
+    lines = ["| payment rule | wall (median) | runs | peak memory | operations a year |",
+             "| --- | --- | --- | --- | --- |"]
+    for rule in RULES:
+        rows = [_measure("msksim", rule=rule, adults=None) for _ in range(repeats)]
+        say(f"city {rule}: " + ", ".join(f"{r['wall_s']:.2f}" for r in rows) + " s")
+        lines.append(f"| {rule} | **{_median(rows, 'wall_s'):.2f} s** | "
+                     + ", ".join(f"{r['wall_s']:.2f}" for r in rows)
+                     + f" | {max(r['peak_mb'] for r in rows):.0f} MB | "
+                     f"{_median(rows, 'operations_a_year'):,.0f} |")
+    return lines
+
+
+def case_population(repeats: int, say) -> list[str]:
+    lines = ["| adults | wall (median) | µs per person-year | vs 100k | peak memory |",
+             "| --- | --- | --- | --- | --- |"]
+    base = None
+    for adults in POPULATIONS:
+        rows = [_measure("msksim", rule="pbr", adults=adults) for _ in range(repeats)]
+        wall = _median(rows, "wall_s")
+        per = 1e6 * wall / (adults * SIM_YEARS)
+        base = base or per
+        say(f"population {adults:,}: {wall:.2f} s, {per:.2f} µs per person-year")
+        lines.append(f"| {adults:,} | {wall:.2f} s | {per:.2f} | {per / base:.2f}× | "
+                     f"{max(r['peak_mb'] for r in rows):.0f} MB |")
+    return lines
+
+
+def case_mesa(repeats: int, say) -> list[str]:
+    adults = 100_000
+    ours, theirs = [], []
+    for _ in range(repeats):  # alternate, so both meet the same machine conditions
+        ours.append(_measure("msksim", rule="pbr", adults=adults))
+        theirs.append(_measure("mesa", adults=adults))
+        say(f"mesa case: msksim {ours[-1]['wall_s']:.2f} s, Mesa {theirs[-1]['wall_s']:.2f} s")
+    a, b = _median(ours, "wall_s"), _median(theirs, "wall_s")
+    return ["| model (100k adults, six simulated years) | wall (median) | runs | peak memory |",
+            "| --- | --- | --- | --- |",
+            f"| msksim (full model) | {a:.2f} s | "
+            + ", ".join(f"{r['wall_s']:.2f}" for r in ours)
+            + f" | {max(r['peak_mb'] for r in ours):.0f} MB |",
+            f"| plain Mesa, one Agent per person (core pathway) | {b:.1f} s | "
+            + ", ".join(f"{r['wall_s']:.1f}" for r in theirs)
+            + f" | {max(r['peak_mb'] for r in theirs):.0f} MB |",
+            "", f"msksim is **{b / a:.0f}×** faster (ratio of medians, same run)."]
+
+
+CASES = {"city": ("Default city, six simulated years, each payment rule", case_city),
+         "population": ("Populations, Payment by Results, six simulated years", case_population),
+         "mesa": ("Against a plain-Mesa model of the core pathway", case_mesa)}
+
+
+def machine() -> str:
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, Python {platform.python_version()}, "
+            f"{platform.processor() or platform.machine()}")
+
+
+def git_sha() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, cwd=ROOT, check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True,
+                           text=True, cwd=ROOT, check=False).stdout.strip()
+    return out.stdout.strip() + ("+changes" if dirty else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cases", default="city,population,mesa")
+    ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    a = ap.parse_args()
+    chosen = [c.strip() for c in a.cases.split(",") if c.strip()]
+    unknown = sorted(set(chosen) - set(CASES))
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    head = (f"## Run speed, {dt.date.today().isoformat()}, git {git_sha()}\n\n"
+            f"Machine: {machine()}. `benchmarks/speed.py --repeats {a.repeats}`; each run in a "
+            f"fresh process; wall seconds to build and run the model.\n")
+    blocks = [head]
+    for c in chosen:
+        title, fn = CASES[c]
+        blocks.append(f"### {title}\n\n" + "\n".join(fn(a.repeats, say)) + "\n")
+    text = "\n".join(blocks)
+    print(text)
+    if a.record:
+        with RESULTS.open("a") as f:
+            f.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
