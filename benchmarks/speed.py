@@ -64,7 +64,7 @@ def _one_mesa(adults: int) -> dict:
     from mesa_reference import run_reference
 
     out = run_reference(population=adults, weeks=WARMUP_WEEKS + 52 * YEARS, seed=1)
-    return {**out, "peak_mb": _peak_mb()}
+    return {**out, "wall_s": out["wall_seconds"], "peak_mb": _peak_mb()}
 
 
 def _peak_mb() -> float:
