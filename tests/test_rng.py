@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
 from scipy import stats
 
-from msksim.rng import Stream, Streams
+from msksim.rng import MAX_DRAWS, Stream, Streams
 
 
 def test_slot_uniform_independent_of_other_slots_drawn():
@@ -92,3 +94,14 @@ def test_normal_and_exponential_transforms(mean):
     e = s.exponential(slots, 0, mean)
     assert np.all(e > 0) and np.all(np.isfinite(e))
     assert stats.kstest(e / mean, "expon").pvalue > 0.001
+
+
+@given(hs.lists(hs.integers(0, 2**31 - 1), max_size=40), hs.integers(-1000, 10_000),
+       hs.integers(1, MAX_DRAWS))
+def test_many_draws_at_once_equal_each_draw_alone(slots, week, n):
+    s = Stream(11, "decide/x")
+    slots = np.array(slots, dtype=np.int64)
+    at_once = s.uniforms(slots, week, n)
+    assert at_once.shape == (len(slots), n)
+    for j in range(n):
+        assert np.array_equal(at_once[:, j], s.uniform(slots, week, draw=j))

@@ -40,7 +40,7 @@ def logit_choice(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndar
 
 def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.ndarray:
     """One uniform per person and option from a decision's stream (draw j for option j)."""
-    return np.stack([stream.uniform(slots, week, draw=j) for j in range(n_options)], axis=1)
+    return stream.uniforms(slots, week, n_options)
 
 
 def choice_probabilities(value: np.ndarray, scale_qaly: float) -> np.ndarray:

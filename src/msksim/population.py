@@ -32,6 +32,10 @@ class State(IntEnum):
     GONE = 6  # died or moved away from the city
 
 
+# Population.active relies on WELL and GONE being the first and last states
+assert State.WELL == 0 and State.GONE == max(State)
+
+
 # name -> (dtype, fill value)
 FIELDS: dict[str, tuple[type, object]] = {
     "age_years": (np.float32, 0.0),
@@ -104,8 +108,10 @@ class Population:
 
     def active(self) -> np.ndarray:
         """Slots with an MSK episode (the only people a week's work touches)."""
-        s = self.state[: self.n]
-        return np.flatnonzero((s != State.WELL) & (s != State.GONE))
+        # one comparison: states 1..5 are 0..4 after subtracting 1 (WELL wraps round to 255;
+        # relies on WELL = 0 and GONE = 6, the first and last states)
+        s = self.state[: self.n].view(np.uint8) - np.uint8(1)
+        return np.flatnonzero(s < State.GONE - 1)
 
     def patient(self, slot: int) -> Patient:
         if not 0 <= slot < self.n:

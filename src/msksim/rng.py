@@ -68,6 +68,25 @@ class Stream:
         u *= _TO_UNIT
         return u
 
+    def uniforms(self, slots: np.ndarray, week: int, n_draws: int) -> np.ndarray:
+        """Draws 0..n_draws-1 for each slot at once (rows: slots; column j equals
+        `uniform(slots, week, draw=j)` bit for bit): the slot's own mix is done once."""
+        if not 0 < n_draws <= MAX_DRAWS:
+            raise ValueError(f"n_draws must be in [1, {MAX_DRAWS}]; got {n_draws}")
+        base = (int(week) + (1 << 20)) * MAX_DRAWS
+        counters = np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
+                            dtype=np.uint64)
+        x = np.array(slots, dtype=np.uint64).reshape(-1, 1)
+        x *= _GOLDEN
+        x += self.key
+        x = _mix(x)
+        x = x ^ (self.key ^ counters)[None, :]  # (slots, draws)
+        x = _mix(x)
+        u = (x >> _S11).astype(np.float64)
+        u += 0.5
+        u *= _TO_UNIT
+        return u
+
     def normal(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         return ndtri(self.uniform(slots, week, draw))
 
