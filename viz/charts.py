@@ -450,6 +450,8 @@ def fig_compare(comp, key: str) -> Figure:
         x = (weeks + 1) / WEEKS_PER_YEAR
         ax.plot(x, mean, color=colour, lw=2, label=RULE_SHORT.get(rule, rule))
         if n > 1:
+            if key != "eq5d_gain":  # counts, shares and money cannot fall below zero
+                lo = np.maximum(lo, 0.0)
             ax.fill_between(x, lo, hi, color=colour, alpha=0.2, lw=0)
     if key == "commissioner_spend_gbp":
         weeks, env, *_ = _bands(comp.series, comp.rules[0], "envelope_gbp", smooth, spec["k"])
