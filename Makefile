@@ -1,6 +1,7 @@
 # msksim — every target sets up what it needs itself.
 #   make demo   create .venv if missing, then run the default city (Sheffield) under each payment rule side by side
 #   make test   create .venv with the test tools if missing, then run the tests
+#   make bench  timings (benchmarks/), kept out of the tests
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -23,7 +24,7 @@ fi; \
 exit 1
 endef
 
-.PHONY: demo test venv lint clean chromium
+.PHONY: demo test venv lint clean chromium bench
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -47,6 +48,12 @@ chromium:
 	  echo "Installing Debian's chromium for the app's browser test"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# timings, never part of the tests: one run's speed (each payment rule, 100k-3M adults, against
+# plain Mesa) and the app's lever-to-chart latency; add --record to speed.py to keep the tables
+bench: $(STAMP) chromium
+	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/app_latency.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests viz benchmarks

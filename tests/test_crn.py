@@ -22,14 +22,19 @@ def _first_contract_week(contract: str) -> tuple[MSKModel, dict]:
     while m.week < 0:
         m.step()
     decisions: dict[str, np.ndarray] = {}
-    original = m._outpatient_outcome
+    original = m._outpatient_outcomes
 
-    def spy(seen, s, w, is_first):
+    def spy(seen, svc, is_first, w):
         before = seen.copy()
-        original(seen, s, w, is_first)
-        decisions[f"{s}/{is_first}"] = np.stack([before, m.pop.state[before]])
+        original(seen, svc, is_first, w)
+        for s in np.unique(svc):
+            for first in (True, False):
+                rows = (svc == s) & (is_first == first)
+                if rows.any():
+                    decisions[f"{s}/{first}"] = np.stack([before[rows],
+                                                          m.pop.state[before[rows]]])
 
-    m._outpatient_outcome = spy
+    m._outpatient_outcomes = spy
     m.step()  # week 0: the contract's first week
     return m, decisions
 

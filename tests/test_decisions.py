@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from msksim.decisions import choice_probabilities, logit_choice, net_value
+from msksim.decisions import (
+    choice_probabilities,
+    logit_choice,
+    net_value,
+    shift_gradient,
+    shift_gradient_rows,
+    shift_gradients,
+)
 
 
 def _uniforms(n: int, k: int, seed: int = 0) -> np.ndarray:
@@ -98,3 +105,19 @@ def test_raising_an_option_only_moves_people_into_it(n_options, raised):
 def test_one_uniform_per_option_is_required():
     with pytest.raises(ValueError, match="one uniform per option"):
         logit_choice(np.zeros((5, 3)), np.full(5, 0.5), 0.02)
+
+
+def test_batched_gradients_equal_one_organisation_at_a_time():
+    """The clinics and the GP-support lever judge one batch of decisions for several
+    organisations at once; each must get what it would have got alone."""
+    rng = np.random.default_rng(7)
+    value = rng.normal(scale=0.05, size=(60, 4))
+    value[5, 3] = -np.inf  # an option someone cannot take
+    orgs = rng.normal(scale=0.05, size=(3, 60, 4))
+    orgs[:, 5, 3] = -np.inf
+    alone = [shift_gradient(value, o, 0.02, [1, 3]) for o in orgs]
+    np.testing.assert_allclose(shift_gradients(value, orgs, 0.02, [1, 3]), alone, rtol=1e-12)
+    rows = shift_gradient_rows(value, orgs[0], 0.02, [2])
+    assert rows.shape == (60,)
+    assert rows.sum() == pytest.approx(shift_gradient(value, orgs[0], 0.02, [2]), rel=1e-12)
+    assert shift_gradient_rows(value[:0], orgs[0][:0], 0.02, [2]).shape == (0,)

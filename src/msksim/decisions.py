@@ -65,12 +65,39 @@ def shift_gradient(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
     """
     if value.shape[0] == 0:
         return 0.0
+    return float(_shift_terms(value, org_value, scale_qaly, options).sum() / scale_qaly)
+
+
+def shift_gradient_rows(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
+                        options: np.ndarray | list[int]) -> np.ndarray:
+    """`shift_gradient`'s terms row by row (to share one batch of decisions among several
+    organisations: sum each one's rows)."""
+    if value.shape[0] == 0:
+        return np.zeros(0)
+    return _shift_terms(value, org_value, scale_qaly, options).sum(axis=1) / scale_qaly
+
+
+def shift_gradients(value: np.ndarray, org_values: np.ndarray, scale_qaly: float,
+                    options: np.ndarray | list[int]) -> np.ndarray:
+    """`shift_gradient` for several organisations judging the same decisions: `org_values`
+    has one (people, options) slice per organisation; one gradient each."""
+    if value.shape[0] == 0:
+        return np.zeros(org_values.shape[0])
+    p = choice_probabilities(value, scale_qaly)[None]
+    d = np.subtract(org_values, value[None], out=np.zeros(org_values.shape), where=p > 0)
+    mean = (p * d).sum(axis=2, keepdims=True)
+    cols = np.asarray(options, dtype=np.int64)
+    return (p[:, :, cols] * (d[:, :, cols] - mean)).sum(axis=(1, 2)) / scale_qaly
+
+
+def _shift_terms(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
+                 options: np.ndarray | list[int]) -> np.ndarray:
     p = choice_probabilities(value, scale_qaly)
     # (subtracting only where p > 0 spares -inf - -inf, and is cheaper than np.errstate)
     d = np.subtract(org_value, value, out=np.zeros(value.shape), where=p > 0)
     mean = (p * d).sum(axis=1, keepdims=True)
     cols = np.asarray(options, dtype=np.int64)
-    return float((p[:, cols] * (d[:, cols] - mean)).sum() / scale_qaly)
+    return p[:, cols] * (d[:, cols] - mean)
 
 
 def inclusive_value(value: np.ndarray, scale_qaly: float) -> np.ndarray:

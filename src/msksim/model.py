@@ -13,6 +13,7 @@ import numpy as np
 
 from . import population as popmod
 from .adaptation import AdaptationMixin
+from .clinics import ClinicsMixin
 from .conditions import build_tables
 from .config import GP_NODE, SPECIALTIES, CityConfig, ConfigError, check_rule_available
 from .contracts import Activities, Ledger, PaymentRule, make_rule
@@ -45,8 +46,8 @@ BED_DAYS_AHEAD = 26 * 7
 CHANNELS: tuple[str, ...] = ("triage", "follow_up", "listing", "decision_support", "capacity")
 
 
-class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, WaitingListsMixin,
-               OutcomesMixin, MoneyMixin, AdaptationMixin, mesa.Model):
+class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, ClinicsMixin,
+               WaitingListsMixin, OutcomesMixin, MoneyMixin, AdaptationMixin, mesa.Model):
     """An English city's elective MSK system under one payment rule.
 
     Weeks run from `-warmup_weeks` (warm-up, under `run.warmup_rule`, excluded from results)
@@ -106,6 +107,10 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Wa
         self._svc_provider = np.array([self.provider_keys.index(p)
                                        for p in self.pathway.provider], dtype=np.int64)
         self._act_index = {n: i for i, n in enumerate(self.activities.names)}
+        #: weeks to a clinic's next follow-up appointment, by service (0 where none)
+        self._follow_up_interval_weeks = np.array(
+            [getattr(cfg.services[n], "follow_up_interval_weeks", 0) for n in self.pathway.names],
+            dtype=np.int32)
         # referral_source + 2 indexes these: -2 = GP, -1 = under care before the run started
         self._source_labels = [GP_NODE, "caseload_at_start"] + self.pathway.names
         self._deaths_week = np.zeros(0, dtype=np.int32)
@@ -181,8 +186,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Wa
             self._hub(s, w)
         for s in self.pathway.of_kind("community"):
             self._community(s, w)
-        for s in self.pathway.of_kind("outpatient"):
-            self._outpatients(s, w)
+        self._outpatient_clinics(w)
         self._validate_lists(w)
         for s in self.pathway.of_kind("theatre"):
             self._theatre(s, w)

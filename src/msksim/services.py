@@ -9,16 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .adaptation import L
-from .conditions import EQ5D_MIN, oxford_score
+from .conditions import EQ5D_MIN
 from .config import GP_NODE
-from .decisions import (
-    choice_probabilities,
-    inclusive_value,
-    logit_choice,
-    net_value,
-    option_uniforms,
-    shift_gradient,
-)
 from .pathway import GP_INDEX, THEATRE, winter_factor
 from .population import NEVER, State
 from .theatres import assign_sessions, run_sessions
@@ -110,6 +102,13 @@ class ServicesMixin:
             q = q[np.lexsort((q, getattr(p, by)[q]))]
         # someone referred here this week may be listed twice; keep the first
         return q[np.r_[True, q[1:] != q[:-1]]] if len(q) > 1 else q
+
+    def _queue_length(self, s: int, state: State) -> int:
+        """How many people are in `state` at service s (`_queue` without putting them in
+        order: a quoted wait needs only the count)."""
+        p = self.pop
+        m = self._members[s]
+        return len(np.unique(m[(p.state[m] == state) & (p.service[m] == s)]))
 
     def _admit(self, s: int, state: State, by: str, kind: str, w: int,
                due_only: bool = False) -> np.ndarray:
@@ -249,201 +248,6 @@ class ServicesMixin:
         self._discharge(done[choice == 0], s, w)
         for j, t in enumerate(succ, start=1):
             self._enqueue(done[choice == j], t, w, s)
-
-    def _outpatients(self, s: int, w: int) -> None:
-        p, name = self.pop, self.pathway.names[s]
-        spec = self.pathway.specialty[s]
-        first = self._see_first(s, w, f"first:{spec}", did_not_attend=True)
-        self.recorder.add_by("new_first_attendances_by_source", p.referral_source[first] + 2,
-                             self._source_labels, "source", service=name)
-        p.follow_ups[first] = 0
-        c = p.condition[first]
-        bio = first[self.cond.biologic_share[c] > 0]
-        starts = bio[~p.on_biologic[bio] & (self.streams["rheumatology/biologic"].uniform(bio, w)
-                                            < self.cond.biologic_share[p.condition[bio]])]
-        p.on_biologic[starts] = True
-        fu = self._admit(s, State.IN_CARE, "next_week", "follow_up", w, due_only=True)
-        fu = self._did_not_attend(fu, s, w, self.cfg.services[name].follow_up_interval_weeks)
-        self._activity(fu, s, f"follow_up:{spec}")
-        self.recorder.add("new_follow_up_attendances", len(fu), service=name)
-        p.follow_ups[fu] += 1
-        for seen, is_first in ((first, True), (fu, False)):
-            if len(seen):
-                self._outpatient_outcome(seen, s, w, is_first)
-
-    def _outpatient_outcome(self, seen: np.ndarray, s: int, w: int, is_first: bool) -> None:
-        """At an attendance: discharge, follow up, or list for surgery (net-value rule).
-
-        The clinician weighs each option within the provider's policy (its follow-up and
-        listing levers); patients given a decision aid weigh an operation's expected gain as
-        it is, the others with some optimism. The provider learns how its follow-up, listing
-        and decision-aid levers would pay from these same decisions.
-        """
-        p, beh, name = self.pop, self.cfg.behaviour, self.pathway.names[s]
-        dcfg, pc = beh.outpatient_outcome, beh.patients
-        decider = self.pathway.provider[s]
-        i = int(self._svc_provider[s])
-        spec = self.pathway.specialty[s]
-        c = p.condition[seen]
-        theatre = self._listing_theatre(s)
-        k = len(seen)
-        benefit = np.zeros((k, 3))
-        margin = np.zeros((k, 3))
-        policy = np.zeros((k, 3))
-        # the value of seeing someone again falls with each follow-up already given
-        fu_value = (beh.follow_up_benefit_qaly
-                    * beh.follow_up_benefit_decay ** p.follow_ups[seen].astype(np.float64))
-        # a clinic far behind with its follow-ups sees less value in booking another
-        overdue = beh.wait_disutility_qaly_per_week * min(self._backlog_weeks["follow_up"][s],
-                                                          104.0)
-        benefit[:, 1] = fu_value + self.cond.follow_up_floor[c] - overdue
-        margin[:, 1] = self._crules["follow_up"].unit_margin_gbp(
-            decider, decider, self._act_index[f"follow_up:{spec}"])
-        policy[:, 1] = self.levers[i, L["follow_up_shift_qaly"]]
-        informed = np.zeros(k, dtype=bool)
-        surgical = np.zeros(k, dtype=bool)
-        gain = np.full(k, -np.inf)
-        if theatre >= 0:
-            gain = self._surgical_benefit(seen)  # expected QALYs less the offer threshold
-            surgical = np.isfinite(gain)
-            pr = np.maximum(self.cond.procedure[c], 0)
-            threshold = self.proc.offer_threshold_qaly[pr]
-            wait = beh.wait_disutility_qaly_per_week * self._expected_theatre_wait_weeks(theatre)
-            share = self.levers[i, L["decision_support_share"]]
-            informed = surgical & (self.streams["patient/decision_aid"].uniform(seen, 0) < share)
-            opt = pc.uninformed_surgery_optimism
-            with np.errstate(invalid="ignore"):
-                as_informed = ((gain + threshold) / opt - threshold) * p.surgery_preference[seen]
-                as_is = gain * p.surgery_preference[seen]
-            benefit[:, 2] = np.where(surgical, np.where(informed, as_informed, as_is) - wait,
-                                     -np.inf)
-            margin[:, 2] = self._listing_margin(seen, decider, theatre)
-            policy[:, 2] = (self.levers[i, L["listing_shift_qaly"]]
-                            - self._cream_skimming(seen, decider))
-        else:
-            benefit[:, 2] = -np.inf
-        friction = np.array([dcfg.friction_qaly.get(o, 0.0)
-                             for o in ("discharge", "follow_up", "list")])[None, :]
-        value = net_value(benefit, margin, friction, beh.w_benefit, beh.w_money_qaly_per_gbp)
-        value += policy
-        u = option_uniforms(self.streams["decide/outpatient_outcome"], seen, w, 3)
-        choice = logit_choice(value, u, dcfg.logit_scale_qaly)
-        # what the organisation learns, valuing its patients' gains as they are seen in clinic
-        # (and, for decision aids, as informed patients see them)
-        friction_k = np.broadcast_to(friction, benefit.shape)
-        org = self._org_value(benefit, friction_k, margin)
-        scale = dcfg.logit_scale_qaly
-        self._evidence(i, "follow_up_shift_qaly", shift_gradient(value, org, scale, [1]))
-        if theatre >= 0:
-            self._evidence(i, "listing_shift_qaly", shift_gradient(value, org, scale, [2]))
-            informed_benefit = benefit.copy()
-            informed_benefit[:, 2] = np.where(surgical, as_informed - wait, -np.inf)
-            self._learn_decision_support(seen, i, value, benefit, as_informed - wait,
-                                         self._org_value(informed_benefit, friction_k, margin),
-                                         surgical, informed, is_first, scale)
-        # first attendances a surgeon would offer an operation to on benefit alone (how
-        # decision aids change the choice of surgery is read from these)
-        eligible = surgical & (gain > 0) & is_first
-        self.recorder.add("new_surgery_eligible", int(eligible.sum()), service=name)
-        self.recorder.add("new_listed_eligible", int((eligible & (choice == 2)).sum()),
-                          service=name)
-        out = seen[choice == 0]
-        if is_first:
-            self.recorder.add("new_discharged_at_first", len(out), service=name)
-            self.recorder.add("new_returns_to_gp", len(out), service=name)
-        self.recorder.add("new_discharges", len(out), service=name)
-        self._to_self_care(out, w)
-        stay = seen[choice == 1]
-        p.state[stay] = State.IN_CARE
-        p.service[stay] = s
-        p.next_week[stay] = w + self.cfg.services[name].follow_up_interval_weeks
-        p.clock_start_week[stay] = NEVER  # treatment or active monitoring stops the clock
-        listed = seen[choice == 2]
-        if len(listed):
-            self.recorder.add_by("new_listed_by_source", p.referral_source[listed] + 2,
-                                 self._source_labels, "source", service=name)
-            self._enqueue(listed, theatre, w, s)
-
-    def _listing_margin(self, seen: np.ndarray, decider: str, theatre: int) -> np.ndarray:
-        """The decider's margin from listing each person: the operation under the listing
-        channel's rule, plus what their expected gain would earn on the outcome measures."""
-        p, rule = self.pop, self._crules["listing"]
-        c = p.condition[seen]
-        pr = np.maximum(self.cond.procedure[c], 0)
-        unit = np.array([rule.unit_margin_gbp(decider, self.pathway.provider[theatre],
-                                              self._act_index[f"procedure:{n}"])
-                         for n in self.proc.names])
-        eq_gain = np.maximum(self.proc.post_eq5d_mean[pr] - p.eq5d[seen], 0.0)
-        joint = self.cond.joint[c]
-        ox_gain = (oxford_score(self.proc.post_eq5d_mean[pr], joint, 0.0)
-                   - oxford_score(p.eq5d[seen], joint, 0.0))
-        return (unit[pr] + rule.outcome_value_gbp(decider, "eq5d_gain", eq_gain)
-                + np.where(joint == 0, rule.outcome_value_gbp(decider, "oxford_hip_gain",
-                                                              ox_gain), 0.0)
-                + np.where(joint == 1, rule.outcome_value_gbp(decider, "oxford_knee_gain",
-                                                              ox_gain), 0.0))
-
-    def _cream_skimming(self, seen: np.ndarray, decider: str) -> np.ndarray:
-        """Gaming (off by default): a provider paid on outcomes holds back people whose
-        expected gain falls short of the measure's current mean, in proportion to the shortfall."""
-        strength = self.cfg.behaviour.gaming.cream_skimming_qaly
-        out = np.zeros(len(seen))
-        if strength <= 0:
-            return out
-        p, rule = self.pop, self._crules["listing"]
-        c = p.condition[seen]
-        pr = np.maximum(self.cond.procedure[c], 0)
-        joint = self.cond.joint[c]
-        for measure, sel in (("oxford_hip_gain", joint == 0), ("oxford_knee_gain", joint == 1),
-                             ("eq5d_gain", joint < 0)):
-            mean = rule.outcome_baseline.get(measure, (np.nan, 0))[0]
-            if not sel.any() or not np.isfinite(mean) or mean <= 0 or not np.any(
-                    rule.outcome_value_gbp(decider, measure, np.array([mean + 1.0]))):
-                continue  # not paid on this measure, or nothing to compare with
-            if measure == "eq5d_gain":
-                expected = self.proc.post_eq5d_mean[pr[sel]] - p.eq5d[seen[sel]]
-            else:
-                expected = (oxford_score(self.proc.post_eq5d_mean[pr[sel]], joint[sel], 0.0)
-                            - oxford_score(p.eq5d[seen[sel]], joint[sel], 0.0))
-            out[sel] = strength * np.clip((mean - expected) / mean, 0.0, None)
-        return out
-
-    def _learn_decision_support(self, seen: np.ndarray, i: int, value: np.ndarray,
-                                benefit: np.ndarray, informed_value: np.ndarray,
-                                org: np.ndarray, surgical: np.ndarray, informed: np.ndarray,
-                                is_first: bool, scale: float) -> None:
-        """What one more decision aid is worth to provider i, per eligible patient: the
-        expected worth of an informed patient's choice less an uninformed one's, both judged
-        as informed patients would judge them plus the organisation's own interests (margin),
-        less the aid's cost (paid once, at the first attendance)."""
-        pc, a = self.cfg.behaviour.patients, self.cfg.behaviour.adaptation
-        rows = np.flatnonzero(surgical)
-        if len(rows) == 0:
-            return
-        w_b = self.cfg.behaviour.w_benefit
-        v_inf = value[rows].copy()
-        v_inf[:, 2] += w_b * (informed_value[rows] - benefit[rows, 2])  # everyone informed
-        raw = (self._surgical_benefit(seen[rows])
-               + self.proc.offer_threshold_qaly[np.maximum(
-                   self.cond.procedure[self.pop.condition[seen[rows]]], 0)])
-        v_un = v_inf.copy()
-        v_un[:, 2] += (w_b * (raw - raw / pc.uninformed_surgery_optimism)
-                       * self.pop.surgery_preference[seen[rows]])
-        with np.errstate(invalid="ignore"):
-            wedge = np.where(np.isfinite(org[rows]), org[rows] - v_inf, 0.0)
-            regret = np.where(np.isfinite(v_un), v_inf - v_un, 0.0)
-        p_inf = choice_probabilities(v_inf, scale)
-        p_un = choice_probabilities(v_un, scale)
-        worth_inf = inclusive_value(v_inf, scale) + (p_inf * wedge).sum(axis=1)
-        worth_un = (inclusive_value(v_un, scale) + (p_un * (regret + wedge)).sum(axis=1))
-        cost = 0.0
-        if is_first:
-            cost = len(rows) * pc.decision_aid_cost_gbp
-            self._lever_cost[i] += int(informed.sum()) * pc.decision_aid_cost_gbp
-            self.recorder.add("new_decision_aids", int(informed.sum()),
-                              provider=self.provider_keys[i])
-        self._evidence(i, "decision_support_share",
-                       float((worth_inf - worth_un).sum()) - a.w_money_qaly_per_gbp * cost)
 
     def _theatre(self, s: int, w: int) -> None:
         """A theatre's week: book the list into this week's sessions on planned minutes, then

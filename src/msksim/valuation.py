@@ -16,6 +16,7 @@ from .decisions import (
     net_value,
     option_uniforms,
     shift_gradient,
+    shift_gradients,
 )
 from .pathway import COMMUNITY, HUB, KINDS, OUTPATIENT, THEATRE
 from .population import State
@@ -66,7 +67,7 @@ class ValuationMixin:
                if self.pathway.kind[s] != THEATRE else 0.0)
         if cap < 1e-6:  # no capacity to speak of: quote the longest wait
             return 104.0
-        return min(len(self._queue(s, State.WAITING_FIRST, None)) / cap, 104.0)
+        return min(self._queue_length(s, State.WAITING_FIRST) / cap, 104.0)
 
     def _referral_margin(self, decider: str, s: int) -> float:
         """The decider's margin from one referral to service s under the active rule."""
@@ -157,15 +158,18 @@ class ValuationMixin:
             return
         gs = self.cfg.behaviour.gp_support
         gated = np.flatnonzero((kinds == OUTPATIENT) | (kinds == HUB))
-        p_choice = choice_probabilities(value, scale)
         a = self.cfg.behaviour.adaptation
         weekly_cost = (gs.cost_gbp_per_practice_per_year * len(self.practices)
                        * self.cfg.run.scale / WEEKS_PER_YEAR)
+        # every provider's margin from each referral (the same for every patient), then all
+        # providers' view of these decisions at once: (providers, people, options)
+        m = np.zeros((len(self.provider_keys), margin.shape[1]))
         for i, key in enumerate(self.provider_keys):
-            m = np.zeros_like(margin)
-            for j, s in enumerate(succ, start=1):
-                m[:, j] = self._referral_margin(key, s)
-            org = self._org_value(benefit, friction, m)
-            g = -gs.friction_qaly * shift_gradient(value, org, scale, gated)
-            self._evidence(i, "gp_support_share", g - a.w_money_qaly_per_gbp * weekly_cost)
-            self._margin_per_consult[i] = float((p_choice * m).sum(axis=1).mean())
+            m[i, 1:] = [self._referral_margin(key, s) for s in succ]
+        org = self._org_value(benefit[None], friction[None], m[:, None, :])
+        g = -gs.friction_qaly * shift_gradients(value, org, scale, gated)
+        p_choice = choice_probabilities(value, scale)
+        per_consult = m @ p_choice.mean(axis=0)
+        for i in range(len(self.provider_keys)):
+            self._evidence(i, "gp_support_share", g[i] - a.w_money_qaly_per_gbp * weekly_cost)
+            self._margin_per_consult[i] = float(per_consult[i])

@@ -137,11 +137,18 @@ class WaitingListsMixin:
             self._offer_elsewhere(s, w, waits)
 
     def _offer_elsewhere(self, s: int, w: int, waits: dict[int, float]) -> None:
+        """Offer list s's long waiters (everyone, if s is closed) a place on a list with a
+        shorter wait; each accepts or not by the net-value rule (weeks saved against travel).
+        Moves stop where the two waits meet. A closed theatre's list has no end: its patients
+        weigh the longest wait there is against the other list's, and those who accept and find
+        no list with room move to the shortest one, so nobody is left on a closed list for want
+        of room (only those deferring or declining)."""
         p, wl, beh = self.pop, self.cfg.waiting_list, self.cfg.behaviour
         names = self.pathway.names
         closed = not self._theatre_open(s)
+        wait_s = MAX_WAIT_WEEKS if closed else waits[s]
         alternatives = [t for t in waits if t != s and self._theatre_open(t)
-                        and waits[s] - waits[t] >= wl.offer_min_saving_weeks]
+                        and (closed or wait_s - waits[t] >= wl.offer_min_saving_weeks)]
         if not alternatives:
             return
         m = self._members[s]
@@ -155,11 +162,14 @@ class WaitingListsMixin:
         q = q[np.lexsort((q, p.queue_entry_week[q]))]  # longest waiters first
         friction = {t: self.cfg.services[names[t]].travel_friction_qaly for t in waits}
         use = self._case_use(q, s)
-        for t in sorted(alternatives, key=lambda t: (waits[t], t)):
+        order = sorted(alternatives, key=lambda t: (waits[t], t))
+        # a closed list's last round: the shortest list, whatever its room
+        rounds = [*order, order[0]] if closed else order
+        for r, t in enumerate(rounds):
             if len(q) == 0:
                 break
-            saving = waits[s] - waits[t]
-            value = (beh.wait_disutility_qaly_per_week * saving
+            saving = wait_s - waits[t]
+            value = (beh.wait_disutility_qaly_per_week * (MAX_WAIT_WEEKS if closed else saving)
                      - (friction[t] - friction[s]))
             values = np.zeros((len(q), 2))
             values[:, 1] = value
@@ -170,7 +180,10 @@ class WaitingListsMixin:
             cap_t = self._capacity["sessions"][t] * self._scenario_factor[t]
             cap_s = self._capacity["sessions"][s] * self._scenario_factor[s]
             gap = saving - wl.offer_min_saving_weeks
-            room = gap * cap_t if closed else gap / (1.0 / cap_t + 1.0 / cap_s)
+            if not closed:
+                room = gap / (1.0 / cap_t + 1.0 / cap_s)
+            else:
+                room = np.inf if r == len(order) else max(gap, 0.0) * cap_t
             take = accept & (np.cumsum(np.where(accept, use, 0.0)) <= room + 1e-9)
             moved = q[take]
             if len(moved):
