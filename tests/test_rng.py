@@ -105,3 +105,15 @@ def test_many_draws_at_once_equal_each_draw_alone(slots, week, n):
     assert at_once.shape == (len(slots), n)
     for j in range(n):
         assert np.array_equal(at_once[:, j], s.uniform(slots, week, draw=j))
+
+
+def test_the_extreme_bit_patterns_stay_strictly_inside_the_unit_interval():
+    """(k + 0.5) / 2**53 rounds to exactly 1.0 for the largest k: a Gumbel draw from it would
+    be infinite and could pick an option that is not available."""
+    from msksim.decisions import logit_choice
+    from msksim.rng import _to_unit
+
+    top = _to_unit(np.array([2**64 - 1, 0], dtype=np.uint64))
+    assert 0.0 < top[1] and top[0] < 1.0
+    value = np.array([[0.0, -np.inf]])
+    assert logit_choice(value, np.array([[0.5, top[0]]]), 0.02)[0] == 0

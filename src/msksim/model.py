@@ -122,6 +122,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._operations_by_measure = {"eq5d_gain": 0, "oxford_hip_gain": 0,
                                        "oxford_knee_gain": 0}
         self._members: list[np.ndarray] | None = None
+        self._members_added = np.zeros(len(self.pathway.names), dtype=bool)
         self._first_week = self.week
         self.datacollector = mesa.DataCollector(model_reporters=HEADLINE_REPORTERS)
         #: costs of levers (self-management, decision aids, GP support, sessions) this week
@@ -177,9 +178,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._lever_cost[:] = 0.0
         self._deaths(w)
         self._onset(w)
-        act = self.pop.active()
+        act = self.pop.active()  # episodes start only at onset: later, `act` only shrinks
         self._natural_history(act, w)
-        act = self.pop.active()
+        act = self.pop.still_active(act)
         self._index_members(act)
         self._gp_consultations(act, w)
         for s in self.pathway.of_kind("hub"):
@@ -190,11 +191,11 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._validate_lists(w)
         for s in self.pathway.of_kind("theatre"):
             self._theatre(s, w)
-        act = self.pop.active()
+        act = self.pop.still_active(act)
         self._outcomes(act, w)
         self._biologics(act)
         self._payments(w)
-        act = self.pop.active()
+        act = self.pop.still_active(act)
         self._record_waits(w, act)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)

@@ -113,6 +113,12 @@ class Population:
         s = self.state[: self.n].view(np.uint8) - np.uint8(1)
         return np.flatnonzero(s < State.GONE - 1)
 
+    def still_active(self, slots: np.ndarray) -> np.ndarray:
+        """Those of `slots` (people active earlier in the week) still in an episode: within a
+        week episodes only end, so this is `active()` without scanning everyone."""
+        s = self.state[slots].view(np.uint8) - np.uint8(1)
+        return slots[s < State.GONE - 1]
+
     def patient(self, slot: int) -> Patient:
         if not 0 <= slot < self.n:
             raise IndexError(f"no person in slot {slot}")

@@ -43,6 +43,18 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+
+
+def _to_unit(x: np.ndarray) -> np.ndarray:
+    """53 random bits to a float strictly inside (0, 1): (k + 0.5) / 2**53 rounds to exactly
+    1.0 for the top k, so that one value is held just below 1 (a Gumbel draw must be finite)."""
+    u = (x >> _S11).astype(np.float64)
+    u += 0.5
+    u *= _TO_UNIT
+    return np.minimum(u, _BELOW_ONE, out=u)
+
+
 class Stream:
     """One named stream. `uniform(slots, week)` gives each slot its own U(0,1) for that week."""
 
@@ -62,11 +74,7 @@ class Stream:
         x = _mix(x)
         x ^= self.key ^ counter
         x = _mix(x)
-        # 53 random bits to a float strictly inside (0, 1)
-        u = (x >> _S11).astype(np.float64)
-        u += 0.5
-        u *= _TO_UNIT
-        return u
+        return _to_unit(x)
 
     def uniforms(self, slots: np.ndarray, week: int, n_draws: int) -> np.ndarray:
         """Draws 0..n_draws-1 for each slot at once (rows: slots; column j equals
@@ -81,11 +89,7 @@ class Stream:
         x += self.key
         x = _mix(x)
         x = x ^ (self.key ^ counters)[None, :]  # (slots, draws)
-        x = _mix(x)
-        u = (x >> _S11).astype(np.float64)
-        u += 0.5
-        u *= _TO_UNIT
-        return u
+        return _to_unit(_mix(x))
 
     def normal(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         return ndtri(self.uniform(slots, week, draw))

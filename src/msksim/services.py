@@ -57,6 +57,7 @@ class ServicesMixin:
         p = self.pop
         if self._members is not None:
             self._members[s] = np.concatenate([self._members[s], slots])
+            self._members_added[s] = True
         p.state[slots] = State.WAITING_SURGERY if self.pathway.kind[s] == THEATRE else \
             State.WAITING_FIRST
         p.service[slots] = s
@@ -90,6 +91,8 @@ class ServicesMixin:
         bounds = np.searchsorted(svc[order], np.arange(len(self.pathway.names) + 1))
         self._members = [act[order[bounds[s]:bounds[s + 1]]]
                          for s in range(len(self.pathway.names))]
+        #: whether anyone joined a service since (then its members may repeat someone)
+        self._members_added = np.zeros(len(self.pathway.names), dtype=bool)
 
     def _queue(self, s: int, state: State, by: str | None) -> np.ndarray:
         """People in `state` at service s, in service order (earliest `by` week, then slot)."""
@@ -108,7 +111,8 @@ class ServicesMixin:
         order: a quoted wait needs only the count)."""
         p = self.pop
         m = self._members[s]
-        return len(np.unique(m[(p.state[m] == state) & (p.service[m] == s)]))
+        here = (p.state[m] == state) & (p.service[m] == s)
+        return len(np.unique(m[here])) if self._members_added[s] else int(here.sum())
 
     def _admit(self, s: int, state: State, by: str, kind: str, w: int,
                due_only: bool = False) -> np.ndarray:

@@ -44,22 +44,29 @@ class ValuationMixin:
                 - self.proc.offer_threshold_qaly[pr])
         return np.where(has, gain, -np.inf)
 
-    def _service_benefit(self, slots: np.ndarray, s: int,
-                         surgical_share: float) -> np.ndarray:
-        """Expected QALY gain of sending these people to service s, as the referrer sees it."""
-        c = self.pop.condition[slots]
-        sev = self._severity(slots)
+    def _service_benefit(self, slots: np.ndarray, s: int, surgical_share: float,
+                         known: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Expected QALY gain of sending these people to service s, as the referrer sees it
+        (`known`: the people's condition, severity and surgical gain, when the caller weighs
+        several services for the same people and works them out once)."""
+        if known is None:
+            known = self._referral_facts(slots)
+        c, sev = known["condition"], known["severity"]
         kind = self.pathway.kind[s]
         if kind == HUB:
             return self.cond.benefit_hub[c] * sev
         if kind == COMMUNITY:
             return self.cond.benefit_community[c] * sev
         ok = self.cond.specialty[c] == SPECIALTIES.index(self.pathway.specialty[s])
+        b = self.cond.benefit_specialist[c] * sev + surgical_share * known["surgical"]
+        return np.where(ok, b, -np.inf)
+
+    def _referral_facts(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """What a referrer weighs about each person, whichever service it considers."""
         # a referrer counts the operation only where a surgeon would offer it
         list_friction = self.cfg.behaviour.outpatient_outcome.friction_qaly.get("list", 0.0)
-        surgical = np.maximum(self._surgical_benefit(slots) - list_friction, 0.0)
-        b = self.cond.benefit_specialist[c] * sev + surgical_share * surgical
-        return np.where(ok, b, -np.inf)
+        return {"condition": self.pop.condition[slots], "severity": self._severity(slots),
+                "surgical": np.maximum(self._surgical_benefit(slots) - list_friction, 0.0)}
 
     def _expected_wait_weeks(self, s: int) -> float:
         """The wait a referrer would be quoted: list size over weekly first capacity."""
@@ -107,9 +114,10 @@ class ValuationMixin:
         benefit[:, 0] = stay_benefit
         friction[:, 0] = dcfg.friction_qaly.get(stay_label, 0.0)
         kinds = np.array([-1] + [self.pathway.kind[s] for s in succ])
+        known = self._referral_facts(slots)
         for j, s in enumerate(succ, start=1):
             name = self.pathway.names[s]
-            benefit[:, j] = self._service_benefit(slots, s, dcfg.surgical_benefit_share)
+            benefit[:, j] = self._service_benefit(slots, s, dcfg.surgical_benefit_share, known)
             margin[:, j] = self._referral_margin(decider, s) if decider != GP_NODE else 0.0
             fr = dcfg.friction_qaly.get(name, dcfg.friction_qaly.get(KINDS[self.pathway.kind[s]],
                                                                       0.0))

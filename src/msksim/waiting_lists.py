@@ -140,15 +140,14 @@ class WaitingListsMixin:
         """Offer list s's long waiters (everyone, if s is closed) a place on a list with a
         shorter wait; each accepts or not by the net-value rule (weeks saved against travel).
         Moves stop where the two waits meet. A closed theatre's list has no end: its patients
-        weigh the longest wait there is against the other list's, and those who accept and find
-        no list with room move to the shortest one, so nobody is left on a closed list for want
-        of room (only those deferring or declining)."""
+        weigh the longest wait there is against the other list's; those still there after every
+        list's offer are offered the list that is shortest by then, whatever its room, so nobody
+        is left on a closed list for want of room (only those deferring or declining)."""
         p, wl, beh = self.pop, self.cfg.waiting_list, self.cfg.behaviour
         names = self.pathway.names
         closed = not self._theatre_open(s)
-        wait_s = MAX_WAIT_WEEKS if closed else waits[s]
         alternatives = [t for t in waits if t != s and self._theatre_open(t)
-                        and (closed or wait_s - waits[t] >= wl.offer_min_saving_weeks)]
+                        and (closed or waits[s] - waits[t] >= wl.offer_min_saving_weeks)]
         if not alternatives:
             return
         m = self._members[s]
@@ -163,17 +162,18 @@ class WaitingListsMixin:
         friction = {t: self.cfg.services[names[t]].travel_friction_qaly for t in waits}
         use = self._case_use(q, s)
         order = sorted(alternatives, key=lambda t: (waits[t], t))
-        # a closed list's last round: the shortest list, whatever its room
-        rounds = [*order, order[0]] if closed else order
-        for r, t in enumerate(rounds):
+        last = len(order)  # a closed list's extra round: the list shortest by then, any room
+        for r in range(last + 1 if closed else last):
             if len(q) == 0:
                 break
-            saving = wait_s - waits[t]
-            value = (beh.wait_disutility_qaly_per_week * (MAX_WAIT_WEEKS if closed else saving)
+            t = order[r] if r < last else min(alternatives, key=lambda t: (waits[t], t))
+            saving = (MAX_WAIT_WEEKS if closed else waits[s]) - waits[t]
+            value = (beh.wait_disutility_qaly_per_week * saving
                      - (friction[t] - friction[s]))
             values = np.zeros((len(q), 2))
             values[:, 1] = value
-            u = option_uniforms(self.streams[f"list/offer/{names[t]}"], q, w, 2)
+            stream = f"list/offer/{names[t]}" if r < last else "list/offer_from_closed"
+            u = option_uniforms(self.streams[stream], q, w, 2)
             accept = logit_choice(values, u, wl.offer_logit_scale_qaly) == 1
             # the sessions' worth of cases that can move before the gap between the two waits
             # closes to the minimum saving (t's wait rises as s's falls)
@@ -183,7 +183,7 @@ class WaitingListsMixin:
             if not closed:
                 room = gap / (1.0 / cap_t + 1.0 / cap_s)
             else:
-                room = np.inf if r == len(order) else max(gap, 0.0) * cap_t
+                room = np.inf if r == last else max(gap, 0.0) * cap_t
             take = accept & (np.cumsum(np.where(accept, use, 0.0)) <= room + 1e-9)
             moved = q[take]
             if len(moved):
@@ -199,6 +199,7 @@ class WaitingListsMixin:
         p.service[slots] = t
         p.queue_entry_week[slots] = w
         self._members[t] = np.concatenate([self._members[t], slots])
+        self._members_added[t] = True
         self.recorder.add("new_list_entries", len(slots), service=names[t])
         self.recorder.add("new_transfers", len(slots), route=f"{names[s]}->{names[t]}")
 
