@@ -470,7 +470,7 @@ def CompareTab(state: AppState, task):
                              on_value=state.replications.set, thumb_label="always")
     weeks = base.run.warmup_weeks + WEEKS_PER_YEAR * eff["years"]
     runs = state.replications.value * len({state.rule_a.value, state.rule_b.value})
-    seconds = runs * (0.5 + weeks * (0.011 + 0.018 * choices.levers.scale))
+    seconds = runs * (0.5 + weeks * (0.007 + 0.019 * choices.levers.scale))
     with solara.Row(style={"align-items": "center"}):
         solara.Button("Compare", on_click=task, color="primary", disabled=task.pending)
         if task.pending:
