@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--overlay", metavar="FILE", action="append", default=[])
     sch = sub.add_parser("schema", help="print (or write) the JSON Schema of city configs")
     sch.add_argument("--out", metavar="FILE")
+    prm = sub.add_parser("params", help="write the parameter reference (every setting of the "
+                         "default city with its unit, value, range and source)",
+                         description="Write the parameter reference as Markdown: every setting "
+                                     "of the default city with its type, unit, value, allowed "
+                                     "range and source (assumption, calibrated or cited).")
+    prm.add_argument("--out", metavar="FILE",
+                     help="write it to FILE (e.g. docs/parameters.md) instead of printing it")
     return parser
 
 
@@ -293,6 +300,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_params(args: argparse.Namespace) -> int:
+    from .parameters import parameter_reference, write_parameter_reference
+
+    if args.out:
+        write_parameter_reference(args.out)
+    else:
+        sys.stdout.write(parameter_reference())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .capacity import cmd_capacity
@@ -303,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": cmd_run, "compare": cmd_compare, "explain": cmd_explain,
                 "experiment": cmd_experiment, "capacity": cmd_capacity,
                 "sensitivity": cmd_sensitivity, "check": cmd_check,
-                "schema": cmd_schema, "report": cmd_report, "viz": cmd_viz}
+                "schema": cmd_schema, "params": cmd_params, "report": cmd_report,
+                "viz": cmd_viz}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
