@@ -1,7 +1,8 @@
 """Shared fixtures for the msksim test suite.
 
-Everything here keeps runs small (scale 0.01-0.05, one contract year, a few warm-up weeks) so
-the whole suite runs in well under three minutes on two cores.
+Everything here keeps runs small (scale 0.01-0.05, one contract year, a few warm-up weeks); the
+whole suite, the browser tests of the app included, takes about five to seven minutes on two
+cores.
 """
 
 from __future__ import annotations
