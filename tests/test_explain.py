@@ -13,6 +13,7 @@ import pytest
 from msksim.cli import main
 from msksim.config import load_config
 from msksim.explain import KEYS, MECHANISMS, explain
+from msksim.run import run_once
 
 RUN = {"scale": 0.02, "years": 1, "warmup_weeks": 13, "seed": 1}
 CLI_RUN = ["--scale", "0.02", "--years", "1", "--warmup-weeks", "13"]
@@ -118,3 +119,19 @@ def test_cli_explain_rejects_an_unknown_mechanism(tmp_path, capsys):
     assert "--mechanisms" in err and "bribery" in err
     assert "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_decision_support_channel_reaches_the_decision_aid_lever():
+    """Seeing decision aids through COBIC's margins, with everything else under PbR, changes
+    how many aids providers give (and nothing before the contract starts)."""
+    cfg = load_config(None, overlays=[{"run": {"scale": 0.05, "years": 2, "warmup_weeks": 20,
+                                                "seed": 3}}])
+    base = run_once(cfg, "pbr").weekly
+    mixed = run_once(cfg, "pbr", channels={"decision_support": "cobic"}).weekly
+
+    def aids(w):
+        return w[w.metric == "new_decision_aids"]["value"].sum()
+
+    assert aids(mixed) != aids(base)
+    first = base[base.week == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, mixed[mixed.week == 0].reset_index(drop=True))

@@ -115,3 +115,20 @@ def test_levers_never_move_when_adaptation_is_off(runs):
     assert np.array_equal(model.levers, np.tile(start, (len(model.provider_keys), 1)))
     assert all(row[f"{p}.{n}"] == _specs(model)[n].initial
                for row in model.lever_history for p in model.provider_keys for n in LEVERS)
+
+
+def test_gp_support_is_paid_for_by_the_providers_that_fund_it():
+    """A provider funding GP support for half the city's practices pays half of the city's
+    weekly cost of it, week by week, in its own costs."""
+    cfg = load_config(None, overlays=[{
+        "run": {"scale": 0.05, "years": 1, "warmup_weeks": 4, "seed": 2},
+        "behaviour": {"adaptation": {"enabled": False, "levers": {
+            "gp_support_share": {"initial": 0.5, "low": 0.0, "high": 1.0, "step": 0.05}}}}}])
+    m = MSKModel(cfg, contract="pbr")
+    m.run()
+    w = m.recorder.frame()
+    lever_cost = w[w.metric == "provider_lever_cost_gbp"].groupby("provider")["value"].sum()
+    week = 0.5 * m._gp_support_week_gbp()
+    assert week > 0
+    for key in m.provider_keys:  # at least GP support, every contract week
+        assert lever_cost.get(key, 0.0) >= 52 * week * (1 - 1e-9), key

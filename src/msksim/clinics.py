@@ -86,10 +86,7 @@ class ClinicsMixin:
         theatre_of = np.full(n_svc, -1, dtype=np.int64)
         wait_of = np.zeros(n_svc)
         overdue_of = np.zeros(n_svc)
-        fu_margin_of = np.zeros(n_svc)
-        rule = self._crules["follow_up"]
         for s in clinics:
-            decider = self.pathway.provider[s]
             theatre_of[s] = t = self._listing_theatre(s)
             if t >= 0:
                 wait_of[s] = (beh.wait_disutility_qaly_per_week
@@ -97,8 +94,6 @@ class ClinicsMixin:
             # a clinic far behind with its follow-ups sees less value in booking another
             overdue_of[s] = beh.wait_disutility_qaly_per_week * min(
                 self._backlog_weeks["follow_up"][s], 104.0)
-            fu_margin_of[s] = rule.unit_margin_gbp(
-                decider, decider, self._act_index[f"follow_up:{self.pathway.specialty[s]}"])
         theatre = theatre_of[svc]
         lists = theatre >= 0
         benefit = np.zeros((k, 3))
@@ -108,7 +103,7 @@ class ClinicsMixin:
         fu_value = (beh.follow_up_benefit_qaly
                     * beh.follow_up_benefit_decay ** p.follow_ups[seen].astype(np.float64))
         benefit[:, FOLLOW_UP] = fu_value + self.cond.follow_up_floor[c] - overdue_of[svc]
-        margin[:, FOLLOW_UP] = fu_margin_of[svc]
+        margin[:, FOLLOW_UP] = self._follow_up_margins(svc, clinics, self._crules["follow_up"])
         policy[:, FOLLOW_UP] = self.levers[prov, L["follow_up_shift_qaly"]]
         gain = np.where(lists, self._surgical_benefit(seen), -np.inf)  # less the threshold
         surgical = np.isfinite(gain)
@@ -123,7 +118,8 @@ class ClinicsMixin:
         wait = wait_of[svc]
         benefit[:, LIST] = np.where(surgical, np.where(informed, as_informed, as_is) - wait,
                                     -np.inf)
-        margin[:, LIST] = self._listing_margins(seen, svc, theatre, clinics, theatre_of)
+        margin[:, LIST] = self._listing_margins(seen, svc, theatre, clinics, theatre_of,
+                                                self._crules["listing"])
         policy[:, LIST] = np.where(lists, self.levers[prov, L["listing_shift_qaly"]]
                                    - self._cream_skimming(seen, prov), 0.0)
         friction = np.array([dcfg.friction_qaly.get(o, 0.0)
@@ -147,10 +143,21 @@ class ClinicsMixin:
                                                             [option]), minlength=n_prov)
             for i in np.flatnonzero(who):
                 self._evidence(int(i), lever, float(g[i]))
+        # decision aids are judged through their own channel's margins (the same as the
+        # decisions' unless `msksim explain` gives that channel another payment rule)
+        ds = self._crules["decision_support"]
+        if ds is self._crules["follow_up"] and ds is self._crules["listing"]:
+            ds_value, ds_margin = value, margin
+        else:
+            ds_margin = np.zeros_like(margin)
+            ds_margin[:, FOLLOW_UP] = self._follow_up_margins(svc, clinics, ds)
+            ds_margin[:, LIST] = self._listing_margins(seen, svc, theatre, clinics, theatre_of,
+                                                       ds)
+            ds_value = value + beh.w_money_qaly_per_gbp * (ds_margin - margin)
         informed_benefit = benefit.copy()
         informed_benefit[:, LIST] = np.where(surgical, as_informed - wait, -np.inf)
-        self._learn_decision_support(seen, prov, value, benefit, as_informed - wait,
-                                     self._org_value(informed_benefit, friction_k, margin),
+        self._learn_decision_support(seen, prov, ds_value, benefit, as_informed - wait,
+                                     self._org_value(informed_benefit, friction_k, ds_margin),
                                      surgical, informed, is_first, scale)
         self._record_outcomes(seen, svc, is_first, choice, surgical & (gain > 0) & is_first,
                               clinics)
@@ -193,12 +200,21 @@ class ClinicsMixin:
                 self.recorder.add("new_returns_to_gp", int(discharged_first[s]), service=name)
             self.recorder.add("new_discharges", int(discharged[s]), service=name)
 
+    def _follow_up_margins(self, svc: np.ndarray, clinics: np.ndarray, rule) -> np.ndarray:
+        """Each clinic's provider's margin from one more follow-up there, under `rule`."""
+        of = np.zeros(len(self.pathway.names))
+        for s in clinics:
+            decider = self.pathway.provider[s]
+            of[s] = rule.unit_margin_gbp(
+                decider, decider, self._act_index[f"follow_up:{self.pathway.specialty[s]}"])
+        return of[svc]
+
     def _listing_margins(self, seen: np.ndarray, svc: np.ndarray, theatre: np.ndarray,
-                         clinics: np.ndarray, theatre_of: np.ndarray) -> np.ndarray:
-        """Each clinic's provider's margin from listing each person: the operation under the
-        listing channel's rule, plus what their expected gain would earn on the outcome
-        measures (0 where the clinic lists for no theatre)."""
-        p, rule = self.pop, self._crules["listing"]
+                         clinics: np.ndarray, theatre_of: np.ndarray, rule) -> np.ndarray:
+        """Each clinic's provider's margin from listing each person: the operation under
+        `rule`, plus what their expected gain would earn on the outcome measures (0 where the
+        clinic lists for no theatre)."""
+        p = self.pop
         c = p.condition[seen]
         pr = np.maximum(self.cond.procedure[c], 0)
         acts = [self._act_index[f"procedure:{n}"] for n in self.proc.names]

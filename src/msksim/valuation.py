@@ -142,6 +142,12 @@ class ValuationMixin:
         u = option_uniforms(self.streams[f"decide/{decision}"], slots, w, value.shape[1])
         return logit_choice(value, u, dcfg.logit_scale_qaly), np.asarray(succ, dtype=np.int64)
 
+    def _gp_support_week_gbp(self) -> float:
+        """A week of GP support for every practice in the simulated city (a provider funding
+        a share of the practices pays that share of it)."""
+        return (self.cfg.behaviour.gp_support.cost_gbp_per_practice_per_year
+                * len(self.practices) * self.cfg.run.scale / WEEKS_PER_YEAR)
+
     def _org_value(self, benefit: np.ndarray, friction: np.ndarray,
                    margin: np.ndarray) -> np.ndarray:
         """An organisation's view of options: its patients' gain and its own margin."""
@@ -167,8 +173,7 @@ class ValuationMixin:
         gs = self.cfg.behaviour.gp_support
         gated = np.flatnonzero((kinds == OUTPATIENT) | (kinds == HUB))
         a = self.cfg.behaviour.adaptation
-        weekly_cost = (gs.cost_gbp_per_practice_per_year * len(self.practices)
-                       * self.cfg.run.scale / WEEKS_PER_YEAR)
+        weekly_cost = self._gp_support_week_gbp()
         # every provider's margin from each referral (the same for every patient), then all
         # providers' view of these decisions at once: (providers, people, options)
         m = np.zeros((len(self.provider_keys), margin.shape[1]))
