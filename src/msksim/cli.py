@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report import add_parser as add_report_parser
 
     add_report_parser(sub)
+    from .calibrate import add_parser as add_calibrate_parser
+
+    add_calibrate_parser(sub)
     viz = sub.add_parser(
         "viz", help="start the workshop app (a web page) for exploring the contract together",
         description="Serve the Solara workshop app on this machine; open the printed address in "
@@ -312,6 +315,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .calibrate import cmd_calibrate
     from .capacity import cmd_capacity
     from .experiment import cmd_experiment
     from .report import cmd_report
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 "experiment": cmd_experiment, "capacity": cmd_capacity,
                 "sensitivity": cmd_sensitivity, "check": cmd_check,
                 "schema": cmd_schema, "params": cmd_params, "report": cmd_report,
-                "viz": cmd_viz}
+                "viz": cmd_viz, "calibrate": cmd_calibrate}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -690,6 +690,55 @@ class RunConfig(Strict):
                      gt=0.0, le=10.0)
 
 
+class CalibrationParameter(Strict):
+    """One uncertain setting the calibration may move, within a plausible range."""
+
+    path: str = F(source="design: the setting's dotted path, e.g. "
+                  "behaviour.follow_up_benefit_qaly or procedures.hip_replacement."
+                  "offer_threshold_qaly", min_length=1)
+    low: float = F(source="assumption: the lowest plausible value")
+    high: float = F(source="assumption: the highest plausible value")
+
+    @model_validator(mode="after")
+    def _range(self) -> CalibrationParameter:
+        if not self.low < self.high:
+            raise ValueError(f"high: {self.high} must be above low ({self.low})")
+        return self
+
+
+class CalibrationConfig(Strict):
+    """What `msksim calibrate` fits: uncertain settings, the published targets and the effort."""
+
+    parameters: list[CalibrationParameter] = F(
+        default_factory=list, source="design: the uncertain settings (empty = msksim's "
+        "built-in set for the default city)")
+    targets: str = F("configs/targets/sheffield.yaml", "design: the targets file (relative "
+                     "to the config file, the working folder or the repository)",
+                     min_length=1)
+    replications: StrictInt = F(2, "design: runs per evaluation (seeds 1..N, the same for "
+                                "every evaluation)", ge=1, le=100)
+    scale: float = F(0.1, "design: fraction of the population simulated while fitting",
+                     gt=0.0, le=10.0)
+    years: StrictInt = F(3, "design: contract years simulated while fitting", ge=1, le=50)
+    budget: StrictInt = F(40, "design: model evaluations the optimiser may spend", ge=5,
+                          le=100_000)
+    seed: StrictInt = F(1, "design: the optimiser's seed", ge=0, le=2**32 - 1)
+
+
+def setting_at(cfg: BaseModel, path: str) -> Any:
+    """The value of the setting at dotted `path` (models by field, mappings by key); raise
+    KeyError when there is no such setting."""
+    node: Any = cfg
+    for part in path.split("."):
+        if isinstance(node, BaseModel) and part in type(node).model_fields:
+            node = getattr(node, part)
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(path)
+    return node
+
+
 class CityConfig(Strict):
     name: str = F(source="the city")
     description: str = F("", "what this config represents")
@@ -704,6 +753,7 @@ class CityConfig(Strict):
     capacity: CapacityConfig = CapacityConfig()
     contract: ContractConfig = ContractConfig()
     run: RunConfig = RunConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
 
     @model_validator(mode="after")
     def _references(self) -> CityConfig:
@@ -782,7 +832,19 @@ class CityConfig(Strict):
                     raise ValueError(f"{table}.{key}: a name must be lower-case letters, digits "
                                      f"and underscores, starting with a letter")
         self._check_frictions()
+        self._check_calibration()
         return self
+
+    def _check_calibration(self) -> None:
+        for i, par in enumerate(self.calibration.parameters):
+            try:
+                value = setting_at(self, par.path)
+            except KeyError:
+                raise ValueError(f"calibration.parameters.{i}.path: '{par.path}' is not a "
+                                 f"setting of this config") from None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"calibration.parameters.{i}.path: '{par.path}' is not a "
+                                 f"number setting")
 
     def _check_frictions(self) -> None:
         kinds = {"hub", "community", "outpatient"}
