@@ -65,7 +65,7 @@ def test_calibration_section_is_validated():
 @pytest.fixture(scope="module")
 def tiny_fit(tmp_path_factory):
     out = tmp_path_factory.mktemp("calib")
-    code = main(["calibrate", "--out", str(out), "--budget", "6", "--quiet", *TINY,
+    code = main(["calibrate", "--out", str(out), "--budget", "10", "--quiet", *TINY,
                  "--param", "behaviour.follow_up_benefit_qaly=0.02:0.1"])
     assert code == 0
     return out
@@ -84,8 +84,10 @@ def test_tiny_calibration_writes_every_output(tiny_fit):
         else:
             assert r.within_after == "not produced by the model"
     meta = json.loads((tiny_fit / "calibration.json").read_text())
-    assert meta["evaluations"] <= meta["budget"] == 6
+    assert meta["evaluations"] <= meta["budget"] == 10
     assert meta["objective_after"] <= meta["objective_before"]
+    # differential evolution ran past its starting population (5 of the 10 evaluations)
+    assert len(meta["trace"]) > 5
     assert meta["git_sha"] and meta["trace"]
 
 
@@ -136,3 +138,16 @@ def test_targets_file_errors_name_the_field(tmp_path):
     bad.write_text(yaml.safe_dump({"targets": [{"name": "x", "value": 1, "tolerance": 0.1}]}))
     with pytest.raises(ConfigError, match=r"targets\.0\.source"):
         load_targets(bad)
+
+
+def test_same_seed_same_fit_with_one_worker_or_two(tmp_path):
+    """A calibration is a function of its settings and seed, whatever runs it."""
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        assert main(["calibrate", "--out", str(out), "--budget", "5", "--quiet", *TINY,
+                     "--workers", workers,
+                     "--param", "behaviour.follow_up_benefit_qaly=0.02:0.1"]) == 0
+        meta = json.loads((out / "calibration.json").read_text())
+        outs.append(([t["objective"] for t in meta["trace"]], meta["figures_after"]))
+    assert outs[0] == outs[1]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msksim.adaptation import LEVERS
+from msksim.adaptation import LEVERS, L
 from msksim.config import load_config
 from msksim.model import MSKModel
 
@@ -118,17 +118,23 @@ def test_levers_never_move_when_adaptation_is_off(runs):
 
 
 def test_gp_support_is_paid_for_by_the_providers_that_fund_it():
-    """A provider funding GP support for half the city's practices pays half of the city's
-    weekly cost of it, week by week, in its own costs."""
+    """Each provider funding GP support pays for its share of the city's practices, week by
+    week, in its own costs; shares adding up to more than every practice pay for every
+    practice once, split in proportion."""
     cfg = load_config(None, overlays=[{
         "run": {"scale": 0.05, "years": 1, "warmup_weeks": 4, "seed": 2},
         "behaviour": {"adaptation": {"enabled": False, "levers": {
-            "gp_support_share": {"initial": 0.5, "low": 0.0, "high": 1.0, "step": 0.05}}}}}])
+            "gp_support_share": {"initial": 0.2, "low": 0.0, "high": 1.0, "step": 0.05}}}}}])
     m = MSKModel(cfg, contract="pbr")
+    week = m._gp_support_week_gbp()
+    assert week > 0
+    np.testing.assert_allclose(m._gp_support_costs_gbp(), 0.2 * week)  # 4 × 0.2 < 1
     m.run()
     w = m.recorder.frame()
     lever_cost = w[w.metric == "provider_lever_cost_gbp"].groupby("provider")["value"].sum()
-    week = 0.5 * m._gp_support_week_gbp()
-    assert week > 0
-    for key in m.provider_keys:  # at least GP support, every contract week
-        assert lever_cost.get(key, 0.0) >= 52 * week * (1 - 1e-9), key
+    for key in m.provider_keys:  # at least its GP support, every contract week
+        assert lever_cost.get(key, 0.0) >= 52 * 0.2 * week * (1 - 1e-9), key
+    m.levers[:, L["gp_support_share"]] = [1.0, 0.5, 0.5, 0.0]  # twice every practice
+    costs = m._gp_support_costs_gbp()
+    assert costs.sum() == pytest.approx(week)
+    np.testing.assert_allclose(costs, np.array([0.5, 0.25, 0.25, 0.0]) * week)

@@ -22,6 +22,7 @@ import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +353,9 @@ class Calibration:
                  for k in new for seed in range(1, self.replications + 1)]
         results: list = []
         if self.workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            # spawn, not fork: the parent may hold threads (as in experiment.py)
+            with ProcessPoolExecutor(max_workers=self.workers,
+                                     mp_context=get_context("spawn")) as pool:
                 for r in pool.map(_simulate, tasks):
                     results.append(r)
                     self._tick()
@@ -362,7 +365,7 @@ class Calibration:
                 self._tick()
         for i, k in enumerate(new):
             reps = results[i * self.replications:(i + 1) * self.replications]
-            figures = {t.name: float(np.mean([r.get(t.name, np.nan) for r in reps]))
+            figures = {t.name: _mean_of_reps([r.get(t.name, np.nan) for r in reps])
                        for t in self.targets if t.produced}
             f = objective(figures, self.targets)
             self.cache[k] = (f, figures)
@@ -382,6 +385,13 @@ class Calibration:
 
     def best(self) -> tuple:
         return min(self.cache, key=lambda k: self.cache[k][0])
+
+
+def _mean_of_reps(values: list[float]) -> float:
+    """The mean over replications of those that produced the figure (a small run may have no
+    knee outcomes, say); missing only when none did."""
+    v = np.asarray(values, dtype=float)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else math.nan
 
 
 def population_plan(budget: int, dim: int) -> tuple[int, int]:
@@ -581,13 +591,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             raise ConfigError("--param: this config has none of the built-in uncertain "
                               "settings; name some with --param path=low:high")
     params = resolve_parameters(cfg, declared)
-    targets_text = args.targets or (cal_cfg.targets if cal_cfg else DEFAULT_TARGETS)
+    own_city = (args.config and Path(args.config).resolve() != BUILTIN_CONFIG.resolve())
+    if own_city and not args.targets and "targets" not in cal_cfg.model_fields_set:
+        raise ConfigError(f"calibration.targets: {args.config} names no targets file and "
+                          f"Sheffield's would not fit another city; give the city's own "
+                          f"(--targets FILE or calibration.targets in the config)")
+    targets_text = args.targets or cal_cfg.targets
     targets_path = resolve_targets_path(targets_text, args.config)
     targets = load_targets(targets_path)
     run = {"scale": settings["scale"], "years": settings["years"]}
     data = deep_merge(data, {"run": run})
     data.pop("calibration", None)
     validate_config(data)  # the scale and years give a valid config
+    for end in ("low", "high"):  # every range's ends are settings the config accepts
+        try:
+            validate_config(deep_merge(data, overlay_for(params, [getattr(p, end)
+                                                                  for p in params])))
+        except ConfigError as exc:
+            raise ConfigError(f"--param: at the {end} end of the ranges the config is not "
+                              f"valid: {exc}") from None
 
     from .progress import ProgressBar
 

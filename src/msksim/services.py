@@ -25,8 +25,7 @@ class ServicesMixin:
 
     def _gp_consultations(self, act: np.ndarray, w: int) -> None:
         p = self.pop
-        # each provider pays for the share of the city's practices it supports (GP support)
-        self._lever_cost += self.levers[:, L["gp_support_share"]] * self._gp_support_week_gbp()
+        self._lever_cost += self._gp_support_costs_gbp()
         due = act[(p.state[act] == State.SELF_CARE) & (p.next_week[act] <= w)]
         year = w // WEEKS_PER_YEAR
         first = p.last_consult_year[due] != year

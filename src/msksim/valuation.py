@@ -148,6 +148,13 @@ class ValuationMixin:
         return (self.cfg.behaviour.gp_support.cost_gbp_per_practice_per_year
                 * len(self.practices) * self.cfg.run.scale / WEEKS_PER_YEAR)
 
+    def _gp_support_costs_gbp(self) -> np.ndarray:
+        """What each provider pays this week for the GP support it funds: its share of the
+        city's practices, or, when the shares add up to more than every practice, its part of
+        supporting them all (support never reaches more than every practice)."""
+        shares = self.levers[:, L["gp_support_share"]]
+        return shares / max(1.0, float(shares.sum())) * self._gp_support_week_gbp()
+
     def _org_value(self, benefit: np.ndarray, friction: np.ndarray,
                    margin: np.ndarray) -> np.ndarray:
         """An organisation's view of options: its patients' gain and its own margin."""
