@@ -145,7 +145,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
     def step(self) -> None:
         """Advance the city by one week, in this order:
 
-        1. demography (at each year's start): ageing, deaths scheduled for the year, growth
+        1. demography (at each year's start): ageing, deaths scheduled for the year, growth;
+           at week 0 the contract under study starts, and each contract year's envelope and
+           baselines are set; this week's capacity changes (scenarios) apply
         2. deaths due this week leave every list
         3. onset: people whose scheduled onset week has come start an episode
         4. natural history: self-limiting episodes end; health drifts; QALYs lost are counted
@@ -153,12 +155,13 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         6. hub: triage up to capacity, then route (community, outpatients, back to GP)
         7. community MSK: first contacts and course contacts up to capacity; end-of-course
            decisions (discharge or refer on)
-        8. outpatients: first and follow-up attendances up to capacity; at each, discharge,
-           follow up or list for surgery
+        8. outpatients: each clinic's first and follow-up attendances up to its capacity; then
+           every attendance in the city is decided at once: discharge, follow up or list
         9. theatre lists: validation removals, offers of a shorter wait elsewhere; then each
            theatre books its list into the week's sessions (priority or first come) and runs
            them: cancellations, no bed, late starts, overrunning lists
-        10. outcomes: six months after surgery, EQ-5D and Oxford scores are measured
+        10. outcomes: six months after surgery, EQ-5D and Oxford scores are measured; the
+            week's biologic drugs are charged
         11. payments: the payment rule turns the week's activity into ledger rows
         12. waits are measured; at a contract year's end the outcome incentive is paid
         13. provider adaptation (each quarter's end): each organisation moves its levers
