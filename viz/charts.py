@@ -77,6 +77,21 @@ def _frame_weeks(ax, warmup: int, total: int) -> None:
     ax.set_xlabel("weeks simulated", fontsize=10)
 
 
+def _live_fig(title: str, warmup: int, total: int,
+              target: tuple[float, str] | None = None) -> tuple[Figure, object]:
+    """A live chart's figure: its title, the weeks frame and (optionally) a dashed target line
+    with its label at the right."""
+    fig, ax = _fig()
+    ax.set_title(title, fontsize=12, loc="left", y=1.0)
+    _frame_weeks(ax, warmup, total)
+    if target is not None:
+        value, label = target
+        ax.axhline(value, color=ORANGE, ls="--", lw=1.5)
+        ax.text(1, value, f" {label}", color=ORANGE, fontsize=9, va="bottom",
+                transform=ax.get_yaxis_transform(), ha="right")
+    return fig, ax
+
+
 def _rolling(s: pd.Series, weeks: int) -> pd.Series:
     return s.rolling(weeks, min_periods=1).mean()
 
@@ -88,9 +103,7 @@ START_TEXT = "Press 'Step a week' or 'Run a year'"
 
 
 def fig_waiting(h: pd.DataFrame, warmup: int, total: int) -> Figure:
-    fig, ax = _fig()
-    ax.set_title("People waiting (whole city)", fontsize=12, loc="left", y=1.0)
-    _frame_weeks(ax, warmup, total)
+    fig, ax = _live_fig("People waiting (whole city)", warmup, total)
     if len(h):
         x = h["weeks_simulated"]
         ax.plot(x, h["waiting_first"], color=BLUE, lw=2, label="for a first appointment")
@@ -104,12 +117,8 @@ def fig_waiting(h: pd.DataFrame, warmup: int, total: int) -> Figure:
 
 
 def fig_rtt(h: pd.DataFrame, warmup: int, total: int) -> Figure:
-    fig, ax = _fig()
-    ax.set_title("Waiting 18 weeks or less since referral (%)", fontsize=12, loc="left", y=1.0)
-    _frame_weeks(ax, warmup, total)
-    ax.axhline(RTT_TARGET, color=ORANGE, ls="--", lw=1.5)
-    ax.text(1, RTT_TARGET, " 92% standard", color=ORANGE, fontsize=9, va="bottom",
-            transform=ax.get_yaxis_transform(), ha="right")
+    fig, ax = _live_fig("Waiting 18 weeks or less since referral (%)", warmup, total,
+                        (RTT_TARGET, "92% standard"))
     if len(h):
         ax.plot(h["weeks_simulated"], h["pct_within_18_weeks"], color=BLUE, lw=2)
         low = float(np.nanmin(h["pct_within_18_weeks"].to_numpy(dtype=float)))
@@ -122,12 +131,8 @@ def fig_rtt(h: pd.DataFrame, warmup: int, total: int) -> Figure:
 
 
 def fig_theatre(h: pd.DataFrame, warmup: int, total: int) -> Figure:
-    fig, ax = _fig()
-    ax.set_title("Theatre time used for operations (%)", fontsize=12, loc="left", y=1.0)
-    _frame_weeks(ax, warmup, total)
-    ax.axhline(THEATRE_TARGET, color=ORANGE, ls="--", lw=1.5)
-    ax.text(1, THEATRE_TARGET, " 85% target", color=ORANGE, fontsize=9, va="bottom",
-            transform=ax.get_yaxis_transform(), ha="right")
+    fig, ax = _live_fig("Theatre time used for operations (%)", warmup, total,
+                        (THEATRE_TARGET, "85% target"))
     if len(h):
         x, u = h["weeks_simulated"], h["theatre_utilisation_pct"].astype(float)
         ax.plot(x, u, color=BLUE, lw=0.8, alpha=0.35)
@@ -158,10 +163,7 @@ def _spend_m(h: pd.DataFrame, col: str) -> pd.Series:
 
 
 def fig_spend(h: pd.DataFrame, warmup: int, total: int) -> Figure:
-    fig, ax = _fig()
-    ax.set_title("Commissioner spend against the budget (£m a year)", fontsize=12, loc="left",
-                 y=1.0)
-    _frame_weeks(ax, warmup, total)
+    fig, ax = _live_fig("Commissioner spend against the budget (£m a year)", warmup, total)
     if len(h):
         x = h["weeks_simulated"]
         ax.plot(x, _spend_m(h, "commissioner_spend_gbp"), color=BLUE, lw=2,
@@ -184,10 +186,7 @@ def _outcome_gain(h: pd.DataFrame) -> pd.Series:
 
 
 def fig_outcomes(h: pd.DataFrame, warmup: int, total: int) -> Figure:
-    fig, ax = _fig()
-    ax.set_title("Health gain six months after an operation (EQ-5D)", fontsize=12, loc="left",
-                 y=1.0)
-    _frame_weeks(ax, warmup, total)
+    fig, ax = _live_fig("Health gain six months after an operation (EQ-5D)", warmup, total)
     gain = _outcome_gain(h) if len(h) else pd.Series(dtype=float)
     if gain.notna().any():
         ax.plot(h["weeks_simulated"], gain, color=GREEN, lw=2)

@@ -29,6 +29,7 @@ from msksim.config import (
     check_rule_available,
     deep_merge,
     load_config,
+    parse_yaml,
     validate_config,
 )
 from msksim.pathway import build_pathway
@@ -421,22 +422,7 @@ def read_upload(name: str, source: bytes | BinaryIO, size: int | None = None) ->
     raw = source if isinstance(source, bytes | bytearray) else source.read(MAX_CONFIG_BYTES + 1)
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {shown!r} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        data = yaml.safe_load(bytes(raw).decode("utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"config file {shown!r} is not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {shown!r} is not UTF-8 text") from None
-    except RecursionError:
-        raise ConfigError(f"config file {shown!r} is nested too deeply") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {shown!r} must hold a mapping of settings, not "
-                          f"{type(data).__name__}")
+    data = parse_yaml(bytes(raw), shown)  # the CLI's parsing and messages
     try:
         _count_values(data, MAX_UPLOAD_VALUES)
     except ValueError:

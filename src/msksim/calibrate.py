@@ -565,10 +565,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         data = deep_merge(data, read_yaml(overlay))
     cfg = validate_config(data)
     cal_cfg = cfg.calibration
-    settings = {k: getattr(args, k) if getattr(args, k) is not None else (
-        getattr(cal_cfg, k) if cal_cfg else default)
-        for k, default in (("replications", 2), ("scale", 0.1), ("years", 3),
-                           ("budget", 40), ("seed", 1))}
+    settings = {k: getattr(args, k) if getattr(args, k) is not None else getattr(cal_cfg, k)
+                for k in ("replications", "scale", "years", "budget", "seed")}
     for k, low in (("replications", 1), ("years", 1), ("budget", 5), ("workers", 1)):
         v = settings.get(k, getattr(args, k, None))
         if v < low:
@@ -577,7 +575,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--scale: {settings['scale']} must be above 0 and at most 10")
     if args.param:
         declared = [parse_param(t) for t in args.param]
-    elif cal_cfg and cal_cfg.parameters:
+    elif cal_cfg.parameters:
         declared = [(p.path, p.low, p.high) for p in cal_cfg.parameters]
     else:
         declared = []

@@ -906,19 +906,27 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"config file {str(p)!r} not found")
     if p.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {str(p)!r} is larger than {MAX_CONFIG_BYTES} bytes")
+    return parse_yaml(p.read_bytes(), str(p))
+
+
+def parse_yaml(raw: bytes, shown: str) -> dict:
+    """YAML text (a file's bytes) as a mapping, parsed safely (no code, no tags); `shown`
+    names the file in the one-line ConfigError for every way it can go wrong."""
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(raw.decode("utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"config file {str(p)!r} is not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"config file {shown!r} is not valid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+        raise ConfigError(f"config file {shown!r} is not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"config file {shown!r} is nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(p)!r} must hold a mapping of settings, not "
+        raise ConfigError(f"config file {shown!r} must hold a mapping of settings, not "
                           f"{type(data).__name__}")
     return data
 

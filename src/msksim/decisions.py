@@ -83,21 +83,21 @@ def shift_gradients(value: np.ndarray, org_values: np.ndarray, scale_qaly: float
     has one (people, options) slice per organisation; one gradient each."""
     if value.shape[0] == 0:
         return np.zeros(org_values.shape[0])
-    p = choice_probabilities(value, scale_qaly)[None]
-    d = np.subtract(org_values, value[None], out=np.zeros(org_values.shape), where=p > 0)
-    mean = (p * d).sum(axis=2, keepdims=True)
-    cols = np.asarray(options, dtype=np.int64)
-    return (p[:, :, cols] * (d[:, :, cols] - mean)).sum(axis=(1, 2)) / scale_qaly
+    return _shift_terms(value, org_values, scale_qaly, options).sum(axis=(1, 2)) / scale_qaly
 
 
 def _shift_terms(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
                  options: np.ndarray | list[int]) -> np.ndarray:
+    """The terms P_j (D_j - sum_k P_k D_k) for the options in `options`; `org_value` may add
+    leading axes (one slice per organisation) to `value`'s (people, options)."""
     p = choice_probabilities(value, scale_qaly)
     # (subtracting only where p > 0 spares -inf - -inf, and is cheaper than np.errstate)
-    d = np.subtract(org_value, value, out=np.zeros(value.shape), where=p > 0)
-    mean = (p * d).sum(axis=1, keepdims=True)
+    d = np.subtract(org_value, value, out=np.zeros(np.broadcast_shapes(org_value.shape,
+                                                                       value.shape)),
+                    where=p > 0)
+    mean = (p * d).sum(axis=-1, keepdims=True)
     cols = np.asarray(options, dtype=np.int64)
-    return p[:, cols] * (d[:, cols] - mean)
+    return p[..., cols] * (d[..., cols] - mean)
 
 
 def inclusive_value(value: np.ndarray, scale_qaly: float) -> np.ndarray:
