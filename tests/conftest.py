@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from msksim.config import CityConfig, load_config
@@ -23,6 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 # keep hypothesis's cache inside tests/ (it would otherwise create <repo>/.hypothesis)
 set_hypothesis_home_dir(Path(__file__).resolve().parent / ".hypothesis")
+# no per-example time limit: the first call of a compiled kernel (msksim.kernels) with new
+# argument types compiles it, which on a fresh checkout takes longer than hypothesis's default
+settings.register_profile("msksim", deadline=None)
+settings.load_profile("msksim")
 DEFAULT_CONFIG = REPO / "configs" / "sheffield.yaml"
 
 #: the run settings every quick model run in the suite uses unless it says otherwise

@@ -117,3 +117,14 @@ def test_the_extreme_bit_patterns_stay_strictly_inside_the_unit_interval():
     assert 0.0 < top[1] and top[0] < 1.0
     value = np.array([[0.0, -np.inf]])
     assert logit_choice(value, np.array([[0.5, top[0]]]), 0.02)[0] == 0
+
+
+@given(hs.lists(hs.integers(0, 2**31 - 1), max_size=60), hs.integers(-1000, 10_000),
+       hs.integers(0, MAX_DRAWS - 1), hs.sampled_from([np.int64, np.int32, np.uint64]))
+def test_compiled_draws_equal_the_numpy_reference_bit_for_bit(slots, week, draw, dtype):
+    """The numba kernels behind `uniform` and `uniforms` give exactly the plain-numpy mixing."""
+    s = Stream(23, "decide/compiled")
+    slots = np.array(slots, dtype=dtype)
+    assert np.array_equal(s.uniform(slots, week, draw), s.uniform_reference(slots, week, draw))
+    n = draw + 1
+    assert np.array_equal(s.uniforms(slots, week, n), s.uniforms_reference(slots, week, n))

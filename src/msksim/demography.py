@@ -22,10 +22,15 @@ class DemographyMixin:
         p = self.pop
         staying = alive[~np.isin(alive, self._deaths_slot)]  # the year's deaths stay deaths
         u = self.streams["demography/move_away"].uniform(staying, w)
-        order = staying[np.lexsort((u, p.age_band[staying]))]
-        starts = np.searchsorted(p.age_band[order], np.arange(len(by_band)))
-        leaving = np.concatenate([order[starts[b]: starts[b] + by_band[b]]
-                                  for b in range(len(by_band))])
+        band = p.age_band[staying]
+        leaving = [np.zeros(0, dtype=staying.dtype)]
+        for b in np.flatnonzero(by_band):  # each band's smallest draws, in order of draw
+            rows = np.flatnonzero(band == b)
+            k = min(int(by_band[b]), len(rows))
+            if k < len(rows):
+                rows = np.sort(rows[np.argpartition(u[rows], k - 1)[:k]])
+            leaving.append(staying[rows[np.argsort(u[rows], kind="stable")]])
+        leaving = np.concatenate(leaving)
         self._leave(leaving, "moved_away")
         self.recorder.add("new_moved_away", len(leaving))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from . import population as popmod
 from .conditions import EQ5D_MIN
 from .population import NEVER, State
@@ -118,22 +119,15 @@ class EpisodesMixin:
 
     def _natural_history(self, act: np.ndarray, w: int) -> None:
         p = self.pop
-        st = p.state[act]
-        ends = act[(p.recover_week[act] <= w) & (st >= State.SELF_CARE)
-                   & (st <= State.WAITING_SURGERY)]
+        ends = kernels.episode_ends(act, p.state, p.recover_week, w)
         es = p.state[ends]
         waiting = ends[(es == State.WAITING_FIRST) | (es == State.WAITING_SURGERY)]
         self.recorder.add_by("new_removals_other_than_treatment", p.service[waiting],
                              self.pathway.names, "service", reason="recovered")
         self._list_exit(waiting, w, "recovered")
         self._end_episode(ends, w)
-        act = act[p.state[act] != State.WELL]
-        drift = self.cond.eq5d_drift_per_week[p.condition[act]]
-        drifting = act[(drift != 0) & (p.state[act] <= State.WAITING_SURGERY)]
-        p.eq5d[drifting] = np.clip(
-            p.eq5d[drifting] + self.cond.eq5d_drift_per_week[p.condition[drifting]], EQ5D_MIN,
-            p.eq5d_norm[drifting])
-        loss = np.maximum(p.eq5d_norm[act] - p.eq5d[act], 0.0) / WEEKS_PER_YEAR
-        p.qaly_loss[act] += loss
+        # chronic conditions drift (not while in care for them); QALYs lost below the norm
+        loss = kernels.age_health(act, p.state, p.condition, p.eq5d, p.eq5d_norm, p.qaly_loss,
+                                  self.cond.eq5d_drift_per_week, EQ5D_MIN)
         self.recorder.add("qaly_loss_msk", float(loss.sum()))
-        self.recorder.add("n_active_episodes", len(act))
+        self.recorder.add("n_active_episodes", len(loss))

@@ -12,6 +12,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from . import kernels
 from .config import AGE_BAND_LOWER_YEARS, AGE_BANDS, PopulationConfig
 from .rng import Streams
 
@@ -32,7 +33,10 @@ class State(IntEnum):
     GONE = 6  # died or moved away from the city
 
 
-# Population.active relies on WELL and GONE being the first and last states
+# the compiled kernels use the states' numbers, and `active` relies on WELL and GONE being the
+# first and last
+assert (State.WELL, State.SELF_CARE, State.WAITING_SURGERY, State.GONE) == (
+    kernels._WELL, kernels._SELF_CARE, kernels._WAITING_SURGERY, kernels._GONE)
 assert State.WELL == 0 and State.GONE == max(State)
 
 
@@ -108,16 +112,12 @@ class Population:
 
     def active(self) -> np.ndarray:
         """Slots with an MSK episode (the only people a week's work touches)."""
-        # one comparison: states 1..5 are 0..4 after subtracting 1 (WELL wraps round to 255;
-        # relies on WELL = 0 and GONE = 6, the first and last states)
-        s = self.state[: self.n].view(np.uint8) - np.uint8(1)
-        return np.flatnonzero(s < State.GONE - 1)
+        return kernels.active(self.state[: self.n])
 
     def still_active(self, slots: np.ndarray) -> np.ndarray:
         """Those of `slots` (people active earlier in the week) still in an episode: within a
         week episodes only end, so this is `active()` without scanning everyone."""
-        s = self.state[slots].view(np.uint8) - np.uint8(1)
-        return slots[s < State.GONE - 1]
+        return kernels.still_active(slots, self.state)
 
     def patient(self, slot: int) -> Patient:
         if not 0 <= slot < self.n:

@@ -15,6 +15,8 @@ import hashlib
 import numpy as np
 from scipy.special import ndtri
 
+from . import kernels
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -68,6 +70,12 @@ class Stream:
         # the counter's product wraps at 64 bits, done on Python ints to stay exact
         counter = np.uint64(((int(week) + (1 << 20)) * MAX_DRAWS + int(draw))
                             * int(_GOLDEN) & _MASK)
+        return kernels.uniform(np.asarray(slots), self.key, counter)
+
+    def uniform_reference(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
+        """`uniform` in plain numpy (the compiled kernel's reference, kept for the tests)."""
+        counter = np.uint64(((int(week) + (1 << 20)) * MAX_DRAWS + int(draw))
+                            * int(_GOLDEN) & _MASK)
         x = np.array(slots, dtype=np.uint64)  # a copy: mixed in place below
         x *= _GOLDEN
         x += self.key
@@ -81,6 +89,13 @@ class Stream:
         `uniform(slots, week, draw=j)` bit for bit): the slot's own mix is done once."""
         if not 0 < n_draws <= MAX_DRAWS:
             raise ValueError(f"n_draws must be in [1, {MAX_DRAWS}]; got {n_draws}")
+        base = (int(week) + (1 << 20)) * MAX_DRAWS
+        counters = np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
+                            dtype=np.uint64)
+        return kernels.uniforms(np.asarray(slots), self.key, counters)
+
+    def uniforms_reference(self, slots: np.ndarray, week: int, n_draws: int) -> np.ndarray:
+        """`uniforms` in plain numpy (the compiled kernel's reference, kept for the tests)."""
         base = (int(week) + (1 << 20)) * MAX_DRAWS
         counters = np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
                             dtype=np.uint64)
