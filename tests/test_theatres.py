@@ -4,7 +4,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msksim.theatres import book_sessions, run_sessions
+from msksim.theatres import (
+    assign_sessions,
+    assign_sessions_reference,
+    book_sessions,
+    run_sessions,
+)
 
 SHARES = [1 / 5, 1 / 3, 1 / 2, 2 / 3, 1.0]  # hand ... revision: share of a 4-hour session
 
@@ -17,6 +22,17 @@ def test_never_books_more_than_the_sessions(shares, sessions):
     assert use[booked].sum() <= sessions + 1e-9
     # every booked case could be placed: at most `sessions` cases of a whole session
     assert (use[booked] >= 1.0 - 1e-9).sum() <= sessions
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SHARES), st.floats(0.0, 1.3)), max_size=400),
+       st.integers(-1, 30), st.integers(1, 12))
+def test_compiled_booking_equals_the_numpy_reference(shares, sessions, max_cases):
+    """The compiled booking (msksim.kernels) books every case into the same session as the
+    plain-numpy version, including lists longer than the horizon it looks at."""
+    use = np.array(shares, dtype=float)
+    assert np.array_equal(assign_sessions(use, sessions, max_cases),
+                          assign_sessions_reference(use, sessions, max_cases))
 
 
 def test_cases_do_not_span_sessions():

@@ -63,55 +63,37 @@ _WELL, _SELF_CARE, _WAITING_SURGERY, _GONE = 0, 1, 4, 6
 @njit(cache=True)
 def active(state):
     """Slots whose state is neither well nor gone (everyone with an episode), in order."""
+    out = np.empty(len(state), dtype=np.int64)
     n = 0
-    for i in range(len(state)):
-        if _WELL < state[i] < _GONE:
-            n += 1
-    out = np.empty(n, dtype=np.int64)
-    n = 0
-    for i in range(len(state)):
-        if _WELL < state[i] < _GONE:
-            out[n] = i
-            n += 1
-    return out
+    for i in range(len(state)):  # branch-free: write every slot, advance past the kept ones
+        out[n] = i
+        n += np.uint8(state[i]) - np.uint8(1) < np.uint8(_GONE - 1)  # WELL wraps to 255
+    return out[:n].copy()
 
 
 @njit(cache=True)
 def still_active(slots, state):
     """Those of `slots` whose state is neither well nor gone, in order."""
-    keep = np.empty(len(slots), dtype=np.bool_)
+    out = np.empty(len(slots), dtype=slots.dtype)
     n = 0
     for i in range(len(slots)):
-        s = state[slots[i]]
-        keep[i] = _WELL < s < _GONE
-        n += keep[i]
-    out = np.empty(n, dtype=slots.dtype)
-    n = 0
-    for i in range(len(slots)):
-        if keep[i]:
-            out[n] = slots[i]
-            n += 1
-    return out
+        out[n] = slots[i]
+        n += np.uint8(state[slots[i]]) - np.uint8(1) < np.uint8(_GONE - 1)
+    return out[:n].copy()
 
 
 @njit(cache=True)
 def episode_ends(act, state, recover_week, week):
     """Those of `act` whose self-limiting episode ends by `week`, if self-managed or waiting
     (not while in care, on the operating table or recovering from it)."""
-    keep = np.empty(len(act), dtype=np.bool_)
+    out = np.empty(len(act), dtype=act.dtype)
     n = 0
     for i in range(len(act)):
         j = act[i]
-        s = state[j]
-        keep[i] = recover_week[j] <= week and _SELF_CARE <= s <= _WAITING_SURGERY
-        n += keep[i]
-    out = np.empty(n, dtype=act.dtype)
-    n = 0
-    for i in range(len(act)):
-        if keep[i]:
-            out[n] = act[i]
-            n += 1
-    return out
+        out[n] = j
+        n += (recover_week[j] <= week) & (np.uint8(state[j]) - np.uint8(_SELF_CARE)
+                                          <= np.uint8(_WAITING_SURGERY - _SELF_CARE))
+    return out[:n].copy()
 
 
 @njit(cache=True)
@@ -139,3 +121,92 @@ def age_health(act, state, condition, eq5d, eq5d_norm, qaly_loss, drift_by_condi
         qaly_loss[j] += loss[n]
         n += 1
     return loss[:n]
+
+
+@njit(cache=True)
+def _at_service(members, state, service, s, st):
+    """Those of `members` in state `st` at service `s` (may repeat someone)."""
+    out = np.empty(len(members), dtype=np.int64)
+    n = 0
+    for i in range(len(members)):
+        j = members[i]
+        out[n] = j
+        n += (state[j] == st) & (service[j] == s)
+    return out[:n]
+
+
+@njit(cache=True)
+def queue(members, state, service, s, st, by_week):
+    """The people of `members` in state `st` at service `s`, each once, in service order:
+    by `by_week` (earliest first), then by slot. `by_week` may be empty: by slot alone."""
+    q = _at_service(members, state, service, s, st)
+    if len(by_week):
+        key = np.empty(len(q), dtype=np.int64)
+        for i in range(len(q)):  # week in the high 32 bits, slot in the low (both int32)
+            key[i] = (np.int64(by_week[q[i]]) << 32) | q[i]
+        q = q[np.argsort(key)]
+    else:
+        q = np.sort(q)
+    out = np.empty(len(q), dtype=np.int64)
+    n = 0
+    for i in range(len(q)):  # someone referred here this week may be listed twice
+        if i == 0 or q[i] != q[i - 1]:
+            out[n] = q[i]
+            n += 1
+    return out[:n]
+
+
+@njit(cache=True)
+def queue_length(members, state, service, s, st, may_repeat):
+    """How many people of `members` are in state `st` at service `s` (each counted once)."""
+    q = _at_service(members, state, service, s, st)
+    if not may_repeat or len(q) < 2:
+        return len(q)
+    q = np.sort(q)
+    n = 1
+    for i in range(1, len(q)):
+        n += q[i] != q[i - 1]
+    return n
+
+
+_EPS = 1e-9  # as theatres._EPS
+
+
+@njit(cache=True)
+def assign_sessions(use, sessions, horizon):
+    """`theatres.assign_sessions` over the first `horizon` cases (its docstring says how)."""
+    n = len(use)
+    session = np.full(n, -1, dtype=np.int64)
+    free = np.arange(min(n, horizon))
+    n_free = len(free)
+    for k in range(sessions):
+        if n_free == 0:
+            break
+        # the longest run of cases from the front that fits
+        total, n_front = 0.0, 0
+        while n_front < n_free and total + use[free[n_front]] <= 1.0 + _EPS:
+            total += use[free[n_front]]
+            n_front += 1
+        room = 1.0 - total
+        # then later cases short enough, for as long as their running total fits
+        taken = n_front
+        later = 0.0
+        for i in range(n_front, n_free):
+            u = use[free[i]]
+            if u <= room + _EPS:
+                later += u
+                if later > room + _EPS:
+                    break
+                session[free[i]] = k
+                taken += 1
+        if taken == 0:
+            break  # the next case is longer than a whole session
+        for i in range(n_front):
+            session[free[i]] = k
+        m = 0
+        for i in range(n_free):
+            if session[free[i]] < 0:
+                free[m] = free[i]
+                m += 1
+        n_free = m
+    return session

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .adaptation import L
 from .conditions import EQ5D_MIN
 from .config import GP_NODE
@@ -18,6 +19,7 @@ from .timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 
 #: assumption: years over which supported self-management's health gain counts in decisions
 SELF_MANAGEMENT_YEARS = 0.5
+_NO_WEEKS = np.zeros(0, dtype=np.int32)  # `_queue` ordered by slot alone
 
 
 class ServicesMixin:
@@ -98,22 +100,15 @@ class ServicesMixin:
     def _queue(self, s: int, state: State, by: str | None) -> np.ndarray:
         """People in `state` at service s, in service order (earliest `by` week, then slot)."""
         p = self.pop
-        m = self._members[s]
-        q = m[(p.state[m] == state) & (p.service[m] == s)]
-        if by is None:
-            q = np.sort(q)
-        else:
-            q = q[np.lexsort((q, getattr(p, by)[q]))]
-        # someone referred here this week may be listed twice; keep the first
-        return q[np.r_[True, q[1:] != q[:-1]]] if len(q) > 1 else q
+        return kernels.queue(self._members[s], p.state, p.service, s, int(state),
+                             getattr(p, by) if by is not None else _NO_WEEKS)
 
     def _queue_length(self, s: int, state: State) -> int:
         """How many people are in `state` at service s (`_queue` without putting them in
         order: a quoted wait needs only the count)."""
         p = self.pop
-        m = self._members[s]
-        here = (p.state[m] == state) & (p.service[m] == s)
-        return len(np.unique(m[here])) if self._members_added[s] else int(here.sum())
+        return int(kernels.queue_length(self._members[s], p.state, p.service, s, int(state),
+                                        bool(self._members_added[s])))
 
     def _admit(self, s: int, state: State, by: str, kind: str, w: int,
                due_only: bool = False) -> np.ndarray:

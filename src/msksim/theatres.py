@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
+
 _EPS = 1e-9
 UNBOOKED = -1
 
@@ -31,6 +33,15 @@ def assign_sessions(use: np.ndarray, sessions: int, max_cases_per_session: int =
     Only the front of the list is considered (enough cases to fill every session several times
     over), which keeps the cost per week small.
     """
+    if len(use) == 0 or sessions <= 0:
+        return np.full(len(use), UNBOOKED, dtype=np.int64)
+    return kernels.assign_sessions(np.asarray(use, dtype=np.float64), int(sessions),
+                                   int(sessions) * max_cases_per_session * 2 + 16)
+
+
+def assign_sessions_reference(use: np.ndarray, sessions: int,
+                              max_cases_per_session: int = 12) -> np.ndarray:
+    """`assign_sessions` in plain numpy (the compiled kernel's reference, kept for the tests)."""
     n = len(use)
     session = np.full(n, UNBOOKED, dtype=np.int64)
     if n == 0 or sessions <= 0:
