@@ -301,9 +301,8 @@ class ServicesMixin:
         cancelled = booked[~day.done]
         p.list_due_week[cancelled] = np.minimum(p.list_due_week[cancelled], w)
         self._list_exit(done, w, "treated")
-        m = self._members[s]
-        waiting = np.setdiff1d(m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == s)],
-                               done)
+        waiting = self._queue(s, State.WAITING_SURGERY, None)
+        waiting = waiting[~np.isin(waiting, done)]
         rec.add("n_waiting_surgery", len(waiting), service=name)
         rec.add("sum_list_elapsed_weeks", float((w - p.queue_entry_week[waiting]).sum()),
                 service=name)

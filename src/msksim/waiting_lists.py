@@ -91,8 +91,7 @@ class WaitingListsMixin:
         """Who can be booked this week, in booking order: listed before this week, not
         deferring; by due date (priority rule) or listing date (first come, first served)."""
         p = self.pop
-        m = self._members[s]
-        q = np.unique(m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == s)])
+        q = self._queue(s, State.WAITING_SURGERY, None)
         q = q[(p.queue_entry_week[q] < w) & (p.list_hold_week[q] <= w)]
         if self.cfg.services[self.pathway.names[s]].booking_rule == "fcfs":
             return q[np.lexsort((q, p.queue_entry_week[q]))]
@@ -122,9 +121,8 @@ class WaitingListsMixin:
         p, wl = self.pop, self.cfg.waiting_list
         theatres = self.pathway.of_kind("theatre")
         for s in theatres:
-            m = self._members[s]
-            q = m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == s)]
-            gone = np.unique(q[p.list_removal_week[q] <= w])
+            q = self._queue(s, State.WAITING_SURGERY, None)
+            gone = q[p.list_removal_week[q] <= w]
             if len(gone):
                 self._list_exit(gone, w, "validation")
                 self.recorder.add("new_removals_other_than_treatment", len(gone),
@@ -150,8 +148,7 @@ class WaitingListsMixin:
                         and (closed or waits[s] - waits[t] >= wl.offer_min_saving_weeks)]
         if not alternatives:
             return
-        m = self._members[s]
-        q = np.unique(m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == s)])
+        q = self._queue(s, State.WAITING_SURGERY, None)
         if not closed:
             clock = p.clock_start_week[q]
             q = q[(clock != NEVER) & (w - clock > wl.offer_after_weeks)]
@@ -211,9 +208,9 @@ class WaitingListsMixin:
 
     def _expected_theatre_wait_weeks(self, t: int) -> float:
         """A theatre list's length in weeks of its sessions (what a patient would be told)."""
-        p = self.pop
-        m = self._members[t] if self._members is not None else np.zeros(0, np.int64)
-        q = np.unique(m[(p.state[m] == State.WAITING_SURGERY) & (p.service[m] == t)])
+        if self._members is None:  # before the first week
+            return 0.0
+        q = self._queue(t, State.WAITING_SURGERY, None)
         if len(q) == 0:
             return 0.0
         cap = self._capacity["sessions"][t] * self._scenario_factor[t]
