@@ -136,11 +136,17 @@ def _at_service(members, state, service, s, st):
 
 
 @njit(cache=True)
-def queue(members, state, service, s, st, by_week):
+def queue(members, state, service, s, st, by_week, due_week):
     """The people of `members` in state `st` at service `s`, each once, in service order:
-    by `by_week` (earliest first), then by slot. `by_week` may be empty: by slot alone."""
+    by `by_week` (earliest first), then by slot; only those whose `by_week` is at most
+    `due_week`. `by_week` may be empty: by slot alone, everyone."""
     q = _at_service(members, state, service, s, st)
     if len(by_week):
+        n = 0
+        for i in range(len(q)):
+            q[n] = q[i]
+            n += by_week[q[i]] <= due_week
+        q = q[:n]
         key = np.empty(len(q), dtype=np.int64)
         for i in range(len(q)):  # week in the high 32 bits, slot in the low (both int32)
             key[i] = (np.int64(by_week[q[i]]) << 32) | q[i]

@@ -97,11 +97,12 @@ class ServicesMixin:
         #: whether anyone joined a service since (then its members may repeat someone)
         self._members_added = np.zeros(len(self.pathway.names), dtype=bool)
 
-    def _queue(self, s: int, state: State, by: str | None) -> np.ndarray:
-        """People in `state` at service s, in service order (earliest `by` week, then slot)."""
+    def _queue(self, s: int, state: State, by: str | None, due_week: int = NEVER) -> np.ndarray:
+        """People in `state` at service s, in service order (earliest `by` week, then slot);
+        with `due_week`, only those whose `by` week has come by then."""
         p = self.pop
         return kernels.queue(self._members[s], p.state, p.service, s, int(state),
-                             getattr(p, by) if by is not None else _NO_WEEKS)
+                             getattr(p, by) if by is not None else _NO_WEEKS, int(due_week))
 
     def _queue_length(self, s: int, state: State) -> int:
         """How many people are in `state` at service s (`_queue` without putting them in
@@ -112,9 +113,7 @@ class ServicesMixin:
 
     def _admit(self, s: int, state: State, by: str, kind: str, w: int,
                due_only: bool = False) -> np.ndarray:
-        q = self._queue(s, state, by)
-        if due_only:
-            q = q[self.pop.next_week[q] <= w]
+        q = self._queue(s, state, by, w if due_only else NEVER)  # due: whose `by` week has come
         # a referral made this week is seen next week at the earliest
         ready = q[self.pop.queue_entry_week[q] < w] if state == State.WAITING_FIRST else q
         cap = self._take_capacity(kind, s)
