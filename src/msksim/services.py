@@ -33,7 +33,9 @@ class ServicesMixin:
         first = p.last_consult_year[due] != year
         p.last_consult_year[due] = year
         self.recorder.add("new_gp_consultations", len(due))
-        self.recorder.add("new_gp_consulters", int(first.sum()))
+        # first consultation this year for an MSK problem, by condition (consulters per head)
+        self.recorder.add_by("new_gp_consulters", p.condition[due[first]], self.cond.names,
+                             "condition")
         self.recorder.add_by("new_gp_consultations_imd", p.imd_quintile[due] - 1,
                              ["1", "2", "3", "4", "5"], "imd_quintile")
         if len(due) == 0:
