@@ -216,3 +216,45 @@ def assign_sessions(use, sessions, horizon):
                 m += 1
         n_free = m
     return session
+
+
+@njit(cache=True)
+def due_in_state(act, state, next_week, st, week):
+    """Those of `act` in state `st` whose next event is due by `week`, in order."""
+    out = np.empty(len(act), dtype=act.dtype)
+    n = 0
+    for i in range(len(act)):
+        j = act[i]
+        out[n] = j
+        n += (state[j] == st) & (next_week[j] <= week)
+    return out[:n].copy()
+
+
+@njit(cache=True)
+def rtt_census(act, clock_start_week, service, state, week, standard_weeks, n_services,
+               n_states):
+    """The week's incomplete RTT pathways among `act`: how many, how many within the standard
+    and over 52 weeks (totals, then by service), and everyone in `act` by state.
+
+    Returns (totals[3], by_service[3, n_services], by_state[n_states]); a pathway at no
+    service counts in the totals only."""
+    totals = np.zeros(3, dtype=np.int64)
+    by_service = np.zeros((3, n_services), dtype=np.int64)
+    by_state = np.zeros(n_states, dtype=np.int64)
+    never = np.iinfo(np.int32).max
+    for i in range(len(act)):
+        j = act[i]
+        by_state[state[j]] += 1
+        if clock_start_week[j] == never:
+            continue
+        wait = week - clock_start_week[j]
+        within, over = wait <= standard_weeks, wait > 52
+        totals[0] += 1
+        totals[1] += within
+        totals[2] += over
+        s = service[j]
+        if s >= 0:
+            by_service[0, s] += 1
+            by_service[1, s] += within
+            by_service[2, s] += over
+    return totals, by_service, by_state

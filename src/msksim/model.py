@@ -11,6 +11,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from . import kernels
 from . import population as popmod
 from .adaptation import AdaptationMixin
 from .clinics import ClinicsMixin
@@ -304,23 +305,19 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
     # ==========================================================================================
     def _record_waits(self, w: int, act: np.ndarray) -> None:
         """RTT: incomplete pathways and how long their clocks have run."""
-        p, rec = self.pop, self.recorder
-        clock = p.clock_start_week[act]
-        running = act[clock != NEVER]
-        wait = w - p.clock_start_week[running]
-        n_incomplete = len(running)
-        within = int((wait <= RTT_STANDARD_WEEKS).sum())
+        p, rec, names = self.pop, self.recorder, self.pathway.names
+        totals, by_service, _ = kernels.rtt_census(act, p.clock_start_week, p.service, p.state,
+                                                   w, RTT_STANDARD_WEEKS, len(names), len(State))
+        n_incomplete, within, over_52 = (int(x) for x in totals)
         rec.add("n_incomplete_pathways", n_incomplete)
         rec.add("n_within_18_weeks", within)
-        rec.add("n_over_52_weeks", int((wait > 52).sum()))
+        rec.add("n_over_52_weeks", over_52)
         if w >= 0:  # nobody waiting counts as everyone within 18 weeks
             self._year_within_18.append(within / n_incomplete if n_incomplete else 1.0)
-        names = self.pathway.names
-        rec.add_by("n_incomplete_pathways_by_service", p.service[running], names, "service")
-        rec.add_by("n_within_18_weeks_by_service", p.service[running[wait <= RTT_STANDARD_WEEKS]],
-                   names, "service")
-        rec.add_by("n_over_52_weeks_by_service", p.service[running[wait > 52]], names,
-                   "service")
+        for metric, counts in zip(("n_incomplete_pathways_by_service",
+                                   "n_within_18_weeks_by_service", "n_over_52_weeks_by_service"),
+                                  by_service, strict=True):
+            rec.add_counts(metric, counts, names, "service")
 
     def _record_week(self, w: int, act: np.ndarray) -> None:
         """Stocks at the end of the week; `act` is everyone with an episode."""

@@ -36,10 +36,14 @@ class Recorder:
         """Count `codes` (indices into `labels`) and add one row per label present."""
         codes = np.asarray(codes)
         codes = codes[codes >= 0]
-        counts = np.bincount(codes.astype(np.int64), minlength=len(labels))
-        for i, n in enumerate(counts):
-            if n:
-                self.add(metric, int(n), **{group: labels[i]}, **groups)
+        self.add_counts(metric, np.bincount(codes.astype(np.int64), minlength=len(labels)),
+                        labels, group, **groups)
+
+    def add_counts(self, metric: str, counts: np.ndarray, labels: list[str], group: str,
+                   **groups: str) -> None:
+        """One row per label with a nonzero count (`counts[i]` belongs to `labels[i]`)."""
+        for i in np.flatnonzero(counts):
+            self.add(metric, int(counts[i]), **{group: labels[i]}, **groups)
 
     def end_week(self) -> None:
         self.last = self._cur

@@ -28,7 +28,7 @@ class ServicesMixin:
     def _gp_consultations(self, act: np.ndarray, w: int) -> None:
         p = self.pop
         self._lever_cost += self._gp_support_costs_gbp()
-        due = act[(p.state[act] == State.SELF_CARE) & (p.next_week[act] <= w)]
+        due = kernels.due_in_state(act, p.state, p.next_week, int(State.SELF_CARE), w)
         year = w // WEEKS_PER_YEAR
         first = p.last_consult_year[due] != year
         p.last_consult_year[due] = year
