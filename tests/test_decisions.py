@@ -12,6 +12,7 @@ from msksim.decisions import (
     shift_gradient,
     shift_gradient_rows,
     shift_gradients,
+    shift_gradients_by_margin,
 )
 
 
@@ -121,3 +122,21 @@ def test_batched_gradients_equal_one_organisation_at_a_time():
     assert rows.shape == (60,)
     assert rows.sum() == pytest.approx(shift_gradient(value, orgs[0], 0.02, [2]), rel=1e-12)
     assert shift_gradient_rows(value[:0], orgs[0][:0], 0.02, [2]).shape == (0,)
+
+
+def test_gradients_by_margin_equal_the_full_calculation():
+    """GP-support learning: providers' views of GP decisions differ only by each provider's
+    margin per option; the shortcut must give what judging every provider in full gives."""
+    rng = np.random.default_rng(11)
+    value = rng.normal(scale=0.05, size=(80, 5))
+    value[3, 2] = value[9, 4] = -np.inf
+    base = rng.normal(scale=0.05, size=(80, 5))
+    base[3, 2] = base[9, 4] = -np.inf
+    margins = rng.normal(scale=300.0, size=(4, 5))
+    w_money = 1.0 / 20_000
+    full = shift_gradients(value, base[None] + w_money * margins[:, None, :], 0.02, [1, 2, 4])
+    np.testing.assert_allclose(
+        shift_gradients_by_margin(value, base, margins, w_money, 0.02, [1, 2, 4]), full,
+        rtol=1e-9, atol=1e-12)
+    assert shift_gradients_by_margin(value[:0], base[:0], margins, w_money, 0.02,
+                                     [1]).shape == (4,)

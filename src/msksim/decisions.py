@@ -86,11 +86,34 @@ def shift_gradients(value: np.ndarray, org_values: np.ndarray, scale_qaly: float
     return _shift_terms(value, org_values, scale_qaly, options).sum(axis=(1, 2)) / scale_qaly
 
 
+def shift_gradients_by_margin(value: np.ndarray, org_base: np.ndarray, margins: np.ndarray,
+                              w_money_qaly_per_gbp: float, scale_qaly: float,
+                              options: np.ndarray | list[int],
+                              p: np.ndarray | None = None) -> np.ndarray:
+    """`shift_gradients` for organisations whose views differ only by their own margin from
+    each option, the same for every person: organisation i values option j at
+    `org_base[:, j] + w_money × margins[i, j]`. The margins' part of the gradient is linear in
+    them, so this costs about what one organisation costs, however many there are. `p`: the
+    choice probabilities of `value`, if already known."""
+    if value.shape[0] == 0:
+        return np.zeros(margins.shape[0])
+    if p is None:
+        p = choice_probabilities(value, scale_qaly)
+    common = _shift_terms(value, org_base, scale_qaly, options, p).sum()
+    cols = np.asarray(options, dtype=np.int64)
+    # sum over people and the options j of P_j (m_j - sum_k P_k m_k), for each organisation
+    p_options = p[:, cols]
+    own = margins[:, cols] @ p_options.sum(axis=0) - margins @ (p_options.sum(axis=1) @ p)
+    return (common + w_money_qaly_per_gbp * own) / scale_qaly
+
+
 def _shift_terms(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
-                 options: np.ndarray | list[int]) -> np.ndarray:
+                 options: np.ndarray | list[int], p: np.ndarray | None = None) -> np.ndarray:
     """The terms P_j (D_j - sum_k P_k D_k) for the options in `options`; `org_value` may add
-    leading axes (one slice per organisation) to `value`'s (people, options)."""
-    p = choice_probabilities(value, scale_qaly)
+    leading axes (one slice per organisation) to `value`'s (people, options). `p`: the choice
+    probabilities of `value`, if already known."""
+    if p is None:
+        p = choice_probabilities(value, scale_qaly)
     # (subtracting only where p > 0 spares -inf - -inf, and is cheaper than np.errstate)
     d = np.subtract(org_value, value, out=np.zeros(np.broadcast_shapes(org_value.shape,
                                                                        value.shape)),

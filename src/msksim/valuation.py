@@ -16,7 +16,7 @@ from .decisions import (
     net_value,
     option_uniforms,
     shift_gradient,
-    shift_gradients,
+    shift_gradients_by_margin,
 )
 from .pathway import COMMUNITY, HUB, KINDS, OUTPATIENT, THEATRE
 from .population import State
@@ -186,9 +186,10 @@ class ValuationMixin:
         m = np.zeros((len(self.provider_keys), margin.shape[1]))
         for i, key in enumerate(self.provider_keys):
             m[i, 1:] = [self._referral_margin(key, s) for s in succ]
-        org = self._org_value(benefit[None], friction[None], m[:, None, :])
-        g = -gs.friction_qaly * shift_gradients(value, org, scale, gated)
         p_choice = choice_probabilities(value, scale)
+        org_base = self._org_value(benefit, friction, np.zeros_like(margin))  # margins apart
+        g = -gs.friction_qaly * shift_gradients_by_margin(
+            value, org_base, m, a.w_money_qaly_per_gbp, scale, gated, p=p_choice)
         per_consult = m @ p_choice.mean(axis=0)
         for i in range(len(self.provider_keys)):
             self._evidence(i, "gp_support_share", g[i] - a.w_money_qaly_per_gbp * weekly_cost)
