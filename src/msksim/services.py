@@ -302,10 +302,11 @@ class ServicesMixin:
         cancelled = booked[~day.done]
         p.list_due_week[cancelled] = np.minimum(p.list_due_week[cancelled], w)
         self._list_exit(done, w, "treated")
-        waiting = self._queue(s, State.WAITING_SURGERY, None)
-        waiting = waiting[~np.isin(waiting, done)]
-        rec.add("n_waiting_surgery", len(waiting), service=name)
-        rec.add("sum_list_elapsed_weeks", float((w - p.queue_entry_week[waiting]).sum()),
+        # still on the list: everyone on it but those just operated on (who were on it)
+        listed = self._queue(s, State.WAITING_SURGERY, None)
+        rec.add("n_waiting_surgery", len(listed) - len(done), service=name)
+        rec.add("sum_list_elapsed_weeks", float((w - p.queue_entry_week[listed]).sum()
+                                                - (w - p.queue_entry_week[done]).sum()),
                 service=name)
         if len(done) == 0:
             return
