@@ -200,13 +200,13 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._biologics(act)
         self._payments(w)
         act = self.pop.still_active(act)
-        self._record_waits(w, act)
+        by_state = self._record_waits(w, act)  # nothing below moves a person (money, levers)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)
         if (w + 1) % self.cfg.behaviour.adaptation.interval_weeks == 0:
             self._adapt(w)
         self._record_levers(w)
-        self._record_week(w, act)
+        self._record_week(w, len(act), by_state)
         self.week += 1
         if self.week >= self.end_week:
             self.running = False
@@ -303,11 +303,13 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
     # ==========================================================================================
     # results
     # ==========================================================================================
-    def _record_waits(self, w: int, act: np.ndarray) -> None:
-        """RTT: incomplete pathways and how long their clocks have run."""
+    def _record_waits(self, w: int, act: np.ndarray) -> np.ndarray:
+        """RTT: incomplete pathways and how long their clocks have run. Returns how many of
+        `act` are in each state (for `_record_week`)."""
         p, rec, names = self.pop, self.recorder, self.pathway.names
-        totals, by_service, _ = kernels.rtt_census(act, p.clock_start_week, p.service, p.state,
-                                                   w, RTT_STANDARD_WEEKS, len(names), len(State))
+        totals, by_service, by_state = kernels.rtt_census(
+            act, p.clock_start_week, p.service, p.state, w, RTT_STANDARD_WEEKS, len(names),
+            len(State))
         n_incomplete, within, over_52 = (int(x) for x in totals)
         rec.add("n_incomplete_pathways", n_incomplete)
         rec.add("n_within_18_weeks", within)
@@ -318,16 +320,18 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
                                    "n_within_18_weeks_by_service", "n_over_52_weeks_by_service"),
                                   by_service, strict=True):
             rec.add_counts(metric, counts, names, "service")
+        return by_state
 
-    def _record_week(self, w: int, act: np.ndarray) -> None:
-        """Stocks at the end of the week; `act` is everyone with an episode."""
+    def _record_week(self, w: int, n_active: int, by_state: np.ndarray) -> None:
+        """Stocks at the end of the week: `n_active` people with an episode, `by_state` of
+        them in each state."""
         p, rec = self.pop, self.recorder
         alive = int(self._adults_by_imd.sum())
         rec.add("n_adults", alive)
         for q, n in enumerate(self._adults_by_imd, start=1):
             rec.add("n_adults_imd", int(n), imd_quintile=str(q))
-        states = np.bincount(p.state[act], minlength=len(State))
-        states[State.WELL] = alive - len(act)
+        states = by_state.copy()
+        states[State.WELL] = alive - n_active
         states[State.GONE] = p.n - alive
         for st in State:
             rec.add("n_people", int(states[st]), state=st.name.lower())
