@@ -30,6 +30,7 @@ def git_sha() -> str:
 
 def provenance() -> dict:
     import mesa
+    import numba
     import numpy
 
     return {
@@ -39,6 +40,7 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "mesa": mesa.__version__,
+        "numba": numba.__version__,
     }
 
 
