@@ -21,11 +21,12 @@ class EpisodesMixin:
     def _seed_prevalent_episodes(self, slots: np.ndarray, w: int) -> None:
         """Episodes already under way at the start, by condition, age band and sex."""
         p = self.pop
-        prev = self.cond.prevalence_per_person[:, p.age_band[slots], p.female[slots].astype(int)]
+        # cumulative over conditions once per age band and sex, then looked up per person
+        cum = np.cumsum(self.cond.prevalence_per_person, axis=0)
+        band, female = p.age_band[slots], p.female[slots].astype(int)
         u = self.streams["setup/prevalence"].uniform(slots, w)
-        cum = np.cumsum(prev, axis=0)
-        has = u < cum[-1]
-        c = (cum[:, has] < u[has]).sum(axis=0)
+        has = u < cum[-1][band, female]
+        c = (cum[:, band[has], female[has]] < u[has]).sum(axis=0)
         sick = slots[has]
         self._start_episode(sick, c.astype(np.int8), w)
         # spread episode starts into the past so chronic disease has progressed
@@ -52,8 +53,8 @@ class EpisodesMixin:
         due = np.flatnonzero(p.onset_week[: p.n] == w)
         due = due[p.state[due] == State.WELL]
         if len(due):
-            rates = self.cond.onset_per_week[:, p.age_band[due], p.female[due].astype(int)]
-            cum = np.cumsum(rates, axis=0)
+            cum = np.cumsum(self.cond.onset_per_week, axis=0)[:, p.age_band[due],
+                                                              p.female[due].astype(int)]
             u = self.streams["onset/condition"].uniform(due, w) * cum[-1]
             c = np.minimum((cum < u).sum(axis=0), len(self.cond.names) - 1).astype(np.int8)
             self._start_episode(due, c, w)

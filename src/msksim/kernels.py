@@ -258,3 +258,24 @@ def rtt_census(act, clock_start_week, service, state, week, standard_weeks, n_se
             by_service[1, s] += within
             by_service[2, s] += over
     return totals, by_service, by_state
+
+
+@njit(cache=True)
+def group_by_service(act, service, n_services):
+    """Those of `act` at a service, grouped by service (a counting sort: each group keeps
+    `act`'s order). Returns (slots, bounds): service s's people are slots[bounds[s]:bounds[s+1]]."""
+    bounds = np.zeros(n_services + 1, dtype=np.int64)
+    for i in range(len(act)):
+        s = service[act[i]]
+        if s >= 0:
+            bounds[s + 1] += 1
+    for s in range(n_services):
+        bounds[s + 1] += bounds[s]
+    fill = bounds[:-1].copy()
+    out = np.empty(bounds[-1], dtype=act.dtype)
+    for i in range(len(act)):
+        s = service[act[i]]
+        if s >= 0:
+            out[fill[s]] = act[i]
+            fill[s] += 1
+    return out, bounds

@@ -91,11 +91,8 @@ class ServicesMixin:
 
     def _index_members(self, act: np.ndarray) -> None:
         """Who is at each service this week: one sort, then kept up to date by `_enqueue`."""
-        svc = self.pop.service[act]
-        order = np.argsort(svc, kind="stable")
-        bounds = np.searchsorted(svc[order], np.arange(len(self.pathway.names) + 1))
-        self._members = [act[order[bounds[s]:bounds[s + 1]]]
-                         for s in range(len(self.pathway.names))]
+        at, bounds = kernels.group_by_service(act, self.pop.service, len(self.pathway.names))
+        self._members = [at[bounds[s]:bounds[s + 1]] for s in range(len(self.pathway.names))]
         #: whether anyone joined a service since (then its members may repeat someone)
         self._members_added = np.zeros(len(self.pathway.names), dtype=bool)
 
