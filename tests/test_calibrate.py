@@ -104,19 +104,21 @@ def test_calibrated_overlay_reproduces_the_reported_figures(tiny_fit):
 
 
 def test_optimiser_recovers_a_known_setting():
-    """Targets made by the model itself at follow_up_benefit_qaly = 0.08: the fit, started
-    at 0.052, must land near 0.08 and fit those targets better than the start did."""
+    """Targets made by the model itself at follow_up_benefit_qaly = 0.026: the fit, started
+    at the config's value (0.034), must land near 0.026 and fit those targets better than the
+    start did. (Above ~0.05 the clinics' follow-up capacity binds and follow-ups per first no
+    longer tell values apart, so the made-up truth lies below the start.)"""
     targets = [t for t in load_targets(TARGETS)
                if t.name == "Follow-ups per first orthopaedic attendance"]
     data = deep_merge(read_yaml(BUILTIN_CONFIG), {"run": {"scale": 0.02, "years": 1}})
-    truth = 0.08
+    truth = 0.026
     cfg = load_config(None, overlays=[{"run": {"scale": 0.02, "years": 1, "seed": 1},
                                        "behaviour": {"follow_up_benefit_qaly": truth}}])
     made = measure_run(run_once(cfg, "pbr"), targets)
     targets[0].value = made[targets[0].name]
     targets[0].tolerance, targets[0].tolerance_type = 0.02, "relative"
-    params = resolve_parameters(load_config(), [("behaviour.follow_up_benefit_qaly", 0.02,
-                                                 0.12)])
+    params = resolve_parameters(load_config(), [("behaviour.follow_up_benefit_qaly", 0.015,
+                                                 0.06)])
     cal = Calibration(data, params, targets, replications=1, workers=1)
     res = fit(cal, budget=15, seed=3)
     best = res["best"][0]
@@ -127,7 +129,7 @@ def test_optimiser_recovers_a_known_setting():
 
 
 def test_objective_counts_tolerances():
-    t = load_targets(TARGETS)[0]  # 21% ± 15% relative
+    t = load_targets(TARGETS)[0]  # 25% ± 15% relative
     assert objective({t.name: t.value}, [t]) == 0
     assert objective({t.name: t.value + t.band}, [t]) == pytest.approx(1.0)
     assert objective({}, [t]) == 25.0
@@ -151,3 +153,39 @@ def test_same_seed_same_fit_with_one_worker_or_two(tmp_path):
         meta = json.loads((out / "calibration.json").read_text())
         outs.append(([t["objective"] for t in meta["trace"]], meta["figures_after"]))
     assert outs[0] == outs[1]
+
+
+def test_people_treated_beyond_primary_care_are_counted_once():
+    """Someone seen in community MSK and then in a clinic is one person treated beyond primary
+    care; a referral that is never attended is no one."""
+    meta = {"config": {"services": {
+        "community_msk": {"kind": "community"}, "hub": {"kind": "hub", "enabled": False},
+        "sth_orthopaedics": {"kind": "outpatient", "specialty": "orthopaedics"},
+        "sth_rheumatology": {"kind": "outpatient", "specialty": "rheumatology"}}}}
+    rows = [("new_gp_consulters", 300, None, None, None),
+            ("new_referrals", 500, None, None, "gp->community_msk"),  # not all attended
+            ("new_first_attendances", 100, "community_msk", None, None),
+            ("new_first_attendances", 50, "sth_orthopaedics", None, None),
+            ("new_first_attendances_by_source", 30, "sth_orthopaedics", "gp", None),
+            ("new_first_attendances_by_source", 20, "sth_orthopaedics", "community_msk", None),
+            ("new_first_attendances", 10, "sth_rheumatology", None, None),
+            ("new_first_attendances_by_source", 10, "sth_rheumatology", "gp", None)]
+    weekly = pd.DataFrame([{"week": 0, "metric": m, "value": v, "service": s, "source": src,
+                            "route": r} for m, v, s, src, r in rows])
+    people = 100 + 50 - 20 + 10
+    assert DERIVED["beyond_primary_care_pct"](weekly, pd.DataFrame(), meta) == \
+        pytest.approx(100 * people / 300)
+
+
+def test_consulters_by_condition_per_10k_adults():
+    """Consulters for back or knee problems a year per 10,000 adults, from the GP consulters
+    recorded by condition (knee: knee OA and other knee pain together)."""
+    rows = [(w, m, v, c) for w in range(104) for m, v, c in (
+        ("n_adults", 20_000, None), ("new_gp_consulters", 20, "back_pain"),
+        ("new_gp_consulters", 5, "knee_oa"), ("new_gp_consulters", 3, "knee_pain"),
+        ("new_gp_consulters", 40, "shoulder_pain"))]
+    weekly = pd.DataFrame(rows, columns=["week", "metric", "value", "condition"])
+    back = DERIVED["back_pain_consulters_per_10k_adults"](weekly, pd.DataFrame(), {})
+    knee = DERIVED["knee_consulters_per_10k_adults"](weekly, pd.DataFrame(), {})
+    assert back == pytest.approx(20 * 52 / 20_000 * 10_000)  # 520 a year per 10,000 adults
+    assert knee == pytest.approx(8 * 52 / 20_000 * 10_000)

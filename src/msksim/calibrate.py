@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -44,20 +45,24 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TARGETS = "configs/targets/sheffield.yaml"
 MISSING_PENALTY = 25.0  # a figure the run did not produce counts as 5 tolerances off
 
-#: the built-in uncertain settings for the default city: (path, low, high). Each is an
-#: assumption or an earlier hand calibration, and each drives one or more targets.
+#: the built-in uncertain settings, for a config whose calibration section names none (the
+#: default city names the same ones): (path, low, high). Each is an assumption or an earlier
+#: hand calibration, and each drives one or more targets; a path the config lacks is skipped.
 DEFAULT_PARAMETERS: tuple[tuple[str, float, float], ...] = (
     # GP reluctance to refer straight to a clinic: GP-direct referrals and their conversion
-    ("behaviour.gp_refer.friction_qaly.outpatient", 0.02, 0.12),
+    ("behaviour.gp_refer.friction_qaly.outpatient", 0.03, 0.12),
     # community MSK's bar for onward referral: triaged referrals' conversion, clinic volume
-    ("behaviour.community_discharge.friction_qaly.outpatient", 0.01, 0.12),
-    # clinicians' reluctance to book a follow-up: discharge at first, follow-ups per first
-    ("behaviour.outpatient_outcome.friction_qaly.follow_up", 0.0, 0.08),
-    # the value of one more follow-up: follow-ups per first
-    ("behaviour.follow_up_benefit_qaly", 0.02, 0.10),
-    # surgeons' bar for offering a joint replacement: hip and knee operations, spend
-    ("procedures.hip_replacement.offer_threshold_qaly", 1.0, 2.6),
-    ("procedures.knee_replacement.offer_threshold_qaly", 0.9, 2.4),
+    ("behaviour.community_discharge.friction_qaly.outpatient", 0.03, 0.14),
+    # the value of one more follow-up: discharge at first, follow-ups per first
+    ("behaviour.follow_up_benefit_qaly", 0.015, 0.06),
+    # hip and knee OA kept under review until ready for surgery: follow-ups per first
+    ("conditions.hip_oa.follow_up_benefit_floor_qaly", 0.0, 0.06),
+    ("conditions.knee_oa.follow_up_benefit_floor_qaly", 0.0, 0.06),
+    # surgeons' bar for offering a joint replacement: hip and knee operations, gains, spend
+    ("procedures.hip_replacement.offer_threshold_qaly", 1.5, 3.0),
+    ("procedures.knee_replacement.offer_threshold_qaly", 1.0, 2.2),
+    # health after a knee replacement: knee EQ-5D and Oxford gains, the share improved
+    ("procedures.knee_replacement.post_op_eq5d_mean", 0.6, 0.75),
 )
 
 
@@ -188,6 +193,34 @@ def _listed_per_first(w: pd.DataFrame, meta: dict, sources: list[str]) -> float:
                   100)
 
 
+def _entering_care_beyond_gp(w: pd.DataFrame, meta: dict) -> float:
+    """People starting care beyond the GP: first attendances at community MSK and the hub,
+    and first attendances at specialist clinics of people not sent there by one of those
+    (so someone seen in community MSK and then in a clinic counts once). A referral nobody
+    attends (recovered while waiting, missed and sent back) is no one treated. With a hub, a
+    person triaged there and then seen in community MSK still counts twice."""
+    triage = _triage_sources(meta)
+    clinics = [n for n, s in meta["config"]["services"].items()
+               if s.get("kind") == "outpatient" and s.get("enabled", True)]
+    clinic_firsts = _total(w, "new_first_attendances", service=clinics)
+    via_triage = _total(w, "new_first_attendances_by_source", service=clinics, source=triage)
+    return _total(w, "new_first_attendances", service=triage) + clinic_firsts - via_triage
+
+
+def _consulters_per_10k_adults(w: pd.DataFrame, conditions: list[str]) -> float:
+    """People consulting their GP a year for these conditions, per 10,000 adults (someone
+    consulting for two of them counts in each, as in Jordan 2010's regional counts)."""
+    weeks = int(w["week"].max()) + 1 if len(w) else 0
+    adults = _total(w, "n_adults") / max(weeks, 1)
+    return _ratio(_total(w, "new_gp_consulters", condition=conditions) * 52.0 / max(weeks, 1),
+                  adults, 10_000)
+
+
+#: the model's conditions behind the published regional consulter counts (Jordan 2010)
+BACK_CONDITIONS = ["back_pain"]
+KNEE_CONDITIONS = ["knee_oa", "knee_pain"]
+
+
 def _per_procedure(w: pd.DataFrame, metric: str, procedure: str, times: float = 1.0) -> float:
     return _ratio(_total(w, metric, procedure=procedure),
                   _total(w, "new_outcomes", procedure=procedure), times)
@@ -202,6 +235,10 @@ def _admitted_spend_share(w: pd.DataFrame, ledger: pd.DataFrame, meta: dict) -> 
 
 
 DERIVED = {
+    "back_pain_consulters_per_10k_adults": lambda w, led, m: _consulters_per_10k_adults(
+        w, BACK_CONDITIONS),
+    "knee_consulters_per_10k_adults": lambda w, led, m: _consulters_per_10k_adults(
+        w, KNEE_CONDITIONS),
     "ortho_follow_ups_per_first": lambda w, led, m: _ratio(
         _total(w, "new_follow_up_attendances", service=_ortho_clinics(m)),
         _total(w, "new_first_attendances", service=_ortho_clinics(m))),
@@ -218,10 +255,7 @@ DERIVED = {
     "improved_pct_knee": lambda w, led, m: _per_procedure(w, "new_improved",
                                                           "knee_replacement", 100),
     "beyond_primary_care_pct": lambda w, led, m: _ratio(
-        sum(_total(w, "new_referrals", route=r) for r in
-            (w.loc[w["metric"] == "new_referrals", "route"].dropna().unique()
-             if "route" in w else []) if r.startswith("gp->")),
-        _total(w, "new_gp_consulters"), 100),
+        _entering_care_beyond_gp(w, m), _total(w, "new_gp_consulters"), 100),
     "admitted_pct": lambda w, led, m: _ratio(_total(w, "new_procedures"),
                                              _total(w, "new_gp_consulters"), 100),
     "admitted_spend_share_pct": _admitted_spend_share,
@@ -484,7 +518,7 @@ def plot_fit(table: pd.DataFrame, targets: list[Target], path: Path) -> None:
     from .io import atomic_write
 
     n = len(table)
-    fig, ax = plt.subplots(figsize=(10, 0.42 * n + 1.6))
+    fig, ax = plt.subplots(figsize=(10, 0.5 * n + 1.6))
     for i, (r, t) in enumerate(zip(table.itertuples(), targets, strict=True)):
         y = n - 1 - i
         band = 100 * t.band / abs(t.value) if t.value else 0.0
@@ -498,7 +532,9 @@ def plot_fit(table: pd.DataFrame, targets: list[Target], path: Path) -> None:
                 ax.plot([100 * (v - t.value) / abs(t.value)], [y], ls="none", ms=7, **style)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(range(n))
-    ax.set_yticklabels([f"{r.target[:60]} ({fmt(r.published)})"
+    # long names on two lines at most, so the figure keeps them whole
+    ax.set_yticklabels(["\n".join(textwrap.wrap(f"{r.target} ({fmt(r.published)})", 52,
+                                                 max_lines=2, placeholder=" …"))
                         for r in table.itertuples()][::-1], fontsize=7)
     ax.set_xlabel("simulated vs published (% of the published figure); grey = tolerance")
     lim = max(50.0, *(abs(x) for x in ax.get_xlim()))

@@ -472,7 +472,8 @@ class BehaviourConfig(Strict):
         "1987 (+22-30% visits under fee-for-service)")
     surgery_preference_sd_log: float = F(
         0.5, "assumption: spread of patients' preference for surgery", ge=0.0, le=3.0)
-    # the defaults below are the values calibrated for Sheffield (configs/sheffield.yaml)
+    # the defaults below are Sheffield's hand calibration before `msksim calibrate`, which
+    # Bedfordshire and Oldham still take; configs/sheffield.yaml sets Sheffield's fitted values
     gp_refer: DecisionConfig = DecisionConfig(friction_qaly={
         "manage": 0.0, "community": 0.045, "outpatient": 0.06, "hub": 0.045})
     hub_route: DecisionConfig = DecisionConfig(surgical_benefit_share=1.0, friction_qaly={
