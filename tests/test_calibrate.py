@@ -179,11 +179,12 @@ def test_people_treated_beyond_primary_care_are_counted_once():
 
 def test_consulters_by_condition_per_10k_adults():
     """Consulters for back or knee problems a year per 10,000 adults, from the GP consulters
-    recorded by condition (knee: knee OA and other knee pain together)."""
+    recorded by condition (knee: knee OA and other knee pain added)."""
     rows = [(w, m, v, c) for w in range(104) for m, v, c in (
-        ("n_adults", 20_000, None), ("new_gp_consulters", 20, "back_pain"),
-        ("new_gp_consulters", 5, "knee_oa"), ("new_gp_consulters", 3, "knee_pain"),
-        ("new_gp_consulters", 40, "shoulder_pain"))]
+        ("n_adults", 20_000, None), ("new_gp_condition_consulters", 20, "back_pain"),
+        ("new_gp_condition_consulters", 5, "knee_oa"),
+        ("new_gp_condition_consulters", 3, "knee_pain"),
+        ("new_gp_condition_consulters", 40, "shoulder_pain"))]
     weekly = pd.DataFrame(rows, columns=["week", "metric", "value", "condition"])
     back = DERIVED["back_pain_consulters_per_10k_adults"](weekly, pd.DataFrame(), {})
     knee = DERIVED["knee_consulters_per_10k_adults"](weekly, pd.DataFrame(), {})

@@ -61,3 +61,32 @@ def test_default_city_meets_most_calibration_targets():
     missed = [f"{t.name}: {figures[t.name]:.3g} vs {t.value:g} ({t.tolerance_text})"
               for t in targets if not abs(figures[t.name] - t.value) <= t.band]
     assert len(targets) - len(missed) >= 0.8 * len(targets), "; ".join(missed)
+
+
+def test_consulters_by_condition_count_each_person_once_per_condition(small_cfg):
+    """GP consulters by condition count a person once a year for each condition they consult
+    about: so over the conditions they add up to at least the consulters (people) and at most
+    the consultations, and someone consulting about two conditions in a year counts under both."""
+    from msksim.model import MSKModel
+    from msksim.population import State
+
+    seen: set[tuple[int, int, int]] = set()  # (slot, condition, year) consulted about
+
+    class Watched(MSKModel):
+        def _gp_consultations(self, act, w):
+            p = self.pop
+            due = act[(p.state[act] == State.SELF_CARE) & (p.next_week[act] <= w)]
+            seen.update((int(s), int(p.condition[s]), w // 52) for s in due)
+            super()._gp_consultations(act, w)
+
+    model = Watched(small_cfg(seed=4), "pbr")
+    totals = {"people": 0.0, "by_condition": 0.0, "consultations": 0.0}
+    while model.running:
+        model.step()
+        for k, v in model.recorder.last.items():
+            for key, metric in (("people", "new_gp_consulters"),
+                                ("by_condition", "new_gp_condition_consulters"),
+                                ("consultations", "new_gp_consultations")):
+                totals[key] += v if k[0] == metric else 0.0
+    assert totals["by_condition"] == len(seen)  # each (person, condition, year) once
+    assert totals["people"] < totals["by_condition"] <= totals["consultations"]

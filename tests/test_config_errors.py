@@ -37,6 +37,12 @@ def _negative_hub_capacity(d: dict) -> str:
     return r"services\.hub\.triage_slots_per_week"
 
 
+def _too_many_conditions(d: dict) -> str:
+    for i in range(64 - len(d["conditions"])):
+        d["conditions"][f"extra_{i}"] = dict(d["conditions"]["back_pain"])
+    return r"conditions: 64 given; at most 63"
+
+
 def _scale_zero(d: dict) -> str:
     d["run"]["scale"] = 0
     return r"run\.scale"
@@ -159,6 +165,7 @@ MUTATIONS: dict[str, Callable[[dict], str]] = {
     "cobic_prime_missing": _bad_prime,
     "single_point_of_access_disabled": _spoa_disabled,
     "friction_key_named_hub_wrong_type": _friction_named_hub,
+    "too_many_conditions": _too_many_conditions,
 }
 
 #: cases also run through `run` (they must fail before any simulation starts)

@@ -208,12 +208,13 @@ def _entering_care_beyond_gp(w: pd.DataFrame, meta: dict) -> float:
 
 
 def _consulters_per_10k_adults(w: pd.DataFrame, conditions: list[str]) -> float:
-    """People consulting their GP a year for these conditions, per 10,000 adults (someone
-    consulting for two of them counts in each, as in Jordan 2010's regional counts)."""
+    """People consulting their GP a year about these conditions, per 10,000 adults: each
+    person once a year for each condition (someone consulting about knee OA and other knee
+    pain in a year counts under both; Jordan 2010 counts a person once per body region)."""
     weeks = int(w["week"].max()) + 1 if len(w) else 0
     adults = _total(w, "n_adults") / max(weeks, 1)
-    return _ratio(_total(w, "new_gp_consulters", condition=conditions) * 52.0 / max(weeks, 1),
-                  adults, 10_000)
+    return _ratio(_total(w, "new_gp_condition_consulters", condition=conditions) * 52.0
+                  / max(weeks, 1), adults, 10_000)
 
 
 #: the model's conditions behind the published regional consulter counts (Jordan 2010)

@@ -23,6 +23,8 @@ SPECIALTIES: tuple[str, ...] = ("orthopaedics", "rheumatology", "pain")
 CONTRACT_RULES: tuple[str, ...] = ("pbr", "cobic", "block", "blended")
 ContractRule = Literal["pbr", "cobic", "block", "blended"]
 GP_NODE = "gp"
+#: conditions a city may have (each person keeps a year's consulted conditions as 63 bits)
+MAX_CONDITIONS = 63
 
 BUILTIN_CONFIG = Path(__file__).parent / "data" / "sheffield.yaml"
 MAX_CONFIG_BYTES = 1_000_000
@@ -760,6 +762,9 @@ class CityConfig(Strict):
     def _references(self) -> CityConfig:
         if not self.conditions:
             raise ValueError("conditions: at least one condition is needed")
+        if len(self.conditions) > MAX_CONDITIONS:
+            raise ValueError(f"conditions: {len(self.conditions)} given; at most "
+                             f"{MAX_CONDITIONS} are allowed")
         for name, cond in self.conditions.items():
             if cond.procedure is not None and cond.procedure not in self.procedures:
                 raise ValueError(f"conditions.{name}.procedure: '{cond.procedure}' is not a "

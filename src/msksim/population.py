@@ -78,6 +78,9 @@ FIELDS: dict[str, tuple[type, object]] = {
     "cost_gbp": (np.float32, 0.0),  # activity at tariff attributed to this person
     "qaly_loss": (np.float32, 0.0),  # QALYs lost to MSK conditions (below the age norm)
     "last_consult_year": (np.int16, -32768),
+    # bit c set: consulted the GP about condition c in `last_consult_year` (consulters per
+    # condition count each person once a year for each condition they consulted about)
+    "consulted_conditions": (np.int64, 0),
 }
 
 
@@ -165,6 +168,7 @@ class Patient:
     cost_gbp: float
     qaly_loss: float
     last_consult_year: int
+    consulted_conditions: int
 
     @property
     def state_name(self) -> str:

@@ -30,12 +30,17 @@ class ServicesMixin:
         self._lever_cost += self._gp_support_costs_gbp()
         due = kernels.due_in_state(act, p.state, p.next_week, int(State.SELF_CARE), w)
         year = w // WEEKS_PER_YEAR
-        first = p.last_consult_year[due] != year
+        first = p.last_consult_year[due] != year  # the person's first MSK consultation this year
         p.last_consult_year[due] = year
+        p.consulted_conditions[due[first]] = 0
+        bit = np.left_shift(np.int64(1), p.condition[due].astype(np.int64))
+        new_for_condition = (p.consulted_conditions[due] & bit) == 0
+        p.consulted_conditions[due] |= bit
         self.recorder.add("new_gp_consultations", len(due))
-        # first consultation this year for an MSK problem, by condition (consulters per head)
-        self.recorder.add_by("new_gp_consulters", p.condition[due[first]], self.cond.names,
-                             "condition")
+        self.recorder.add("new_gp_consulters", int(first.sum()))
+        # people consulting about each condition this year (one person may count under two)
+        self.recorder.add_by("new_gp_condition_consulters", p.condition[due[new_for_condition]],
+                             self.cond.names, "condition")
         self.recorder.add_by("new_gp_consultations_imd", p.imd_quintile[due] - 1,
                              ["1", "2", "3", "4", "5"], "imd_quintile")
         if len(due) == 0:
