@@ -128,3 +128,12 @@ def test_compiled_draws_equal_the_numpy_reference_bit_for_bit(slots, week, draw,
     assert np.array_equal(s.uniform(slots, week, draw), s.uniform_reference(slots, week, draw))
     n = draw + 1
     assert np.array_equal(s.uniforms(slots, week, n), s.uniforms_reference(slots, week, n))
+
+
+def test_a_single_slot_or_a_grid_of_slots_keeps_its_shape():
+    s = Stream(5, "shape")
+    grid = np.arange(12).reshape(3, 4)
+    assert s.uniform(grid, 9).shape == (3, 4)
+    assert np.array_equal(s.uniform(grid, 9), s.uniform_reference(grid, 9))
+    assert s.uniform(7, 9) == s.uniform(np.array([7]), 9)[0]
+    assert s.uniform([], 9).shape == (0,)

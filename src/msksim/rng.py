@@ -70,7 +70,8 @@ class Stream:
         # the counter's product wraps at 64 bits, done on Python ints to stay exact
         counter = np.uint64(((int(week) + (1 << 20)) * MAX_DRAWS + int(draw))
                             * int(_GOLDEN) & _MASK)
-        return kernels.uniform(np.asarray(slots), self.key, counter)
+        slots = np.asarray(slots)  # any shape, as the numpy version allowed
+        return kernels.uniform(slots.reshape(-1), self.key, counter).reshape(slots.shape)
 
     def uniform_reference(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         """`uniform` in plain numpy (the compiled kernel's reference, kept for the tests)."""
@@ -92,7 +93,7 @@ class Stream:
         base = (int(week) + (1 << 20)) * MAX_DRAWS
         counters = np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
                             dtype=np.uint64)
-        return kernels.uniforms(np.asarray(slots), self.key, counters)
+        return kernels.uniforms(np.asarray(slots).reshape(-1), self.key, counters)
 
     def uniforms_reference(self, slots: np.ndarray, week: int, n_draws: int) -> np.ndarray:
         """`uniforms` in plain numpy (the compiled kernel's reference, kept for the tests)."""
