@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
+
 
 def net_value(benefit_qaly: np.ndarray, margin_gbp: np.ndarray, friction_qaly: np.ndarray,
               w_benefit: float, w_money_qaly_per_gbp: float) -> np.ndarray:
@@ -34,8 +36,19 @@ def logit_choice(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndar
     if u.shape != value.shape:
         raise ValueError(f"need one uniform per option: u has shape {u.shape}, "
                          f"value {value.shape}")
-    gumbel = -np.log(-np.log(u))  # finite: u is strictly inside (0, 1)
-    return np.argmax(value + scale_qaly * gumbel, axis=1)  # -inf stays -inf
+    gumbel = np.log(u)  # finite below: u is strictly inside (0, 1)
+    np.negative(gumbel, out=gumbel)
+    np.log(gumbel, out=gumbel)
+    np.negative(gumbel, out=gumbel)
+    return kernels.noisy_argmax(_f64(value), float(scale_qaly), gumbel)  # -inf stays -inf
+
+
+def logit_choice_reference(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndarray:
+    """`logit_choice` in plain numpy (the compiled version is tested against it)."""
+    if value.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    gumbel = -np.log(-np.log(u))
+    return np.argmax(value + scale_qaly * gumbel, axis=1)
 
 
 def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.ndarray:
@@ -45,6 +58,15 @@ def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.
 
 def choice_probabilities(value: np.ndarray, scale_qaly: float) -> np.ndarray:
     """The logit's choice probabilities (rows: people, columns: options; -inf = never)."""
+    if value.ndim != 2:
+        return choice_probabilities_reference(value, scale_qaly)
+    z = kernels.scaled_from_row_max(_f64(value), float(scale_qaly))
+    np.exp(z, out=z)
+    return kernels.normalise_rows(z)
+
+
+def choice_probabilities_reference(value: np.ndarray, scale_qaly: float) -> np.ndarray:
+    """`choice_probabilities` in plain numpy (any number of leading axes)."""
     z = value / scale_qaly
     z = z - np.max(z, axis=1, keepdims=True)
     w = np.exp(z)
@@ -114,6 +136,15 @@ def _shift_terms(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
     probabilities of `value`, if already known."""
     if p is None:
         p = choice_probabilities(value, scale_qaly)
+    if org_value.ndim == 2:
+        return kernels.shift_terms(_f64(value), _f64(org_value), _f64(p),
+                                   np.asarray(options, dtype=np.int64))
+    return _shift_terms_reference(value, org_value, options, p)
+
+
+def _shift_terms_reference(value: np.ndarray, org_value: np.ndarray,
+                           options: np.ndarray | list[int], p: np.ndarray) -> np.ndarray:
+    """`_shift_terms` in plain numpy (`org_value` may add leading axes)."""
     # (subtracting only where p > 0 spares -inf - -inf, and is cheaper than np.errstate)
     d = np.subtract(org_value, value, out=np.zeros(np.broadcast_shapes(org_value.shape,
                                                                        value.shape)),
@@ -125,9 +156,21 @@ def _shift_terms(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
 
 def inclusive_value(value: np.ndarray, scale_qaly: float) -> np.ndarray:
     """Each row's expected value of the best option, noise included (scale × log-sum-exp)."""
+    top, z = kernels.row_max_and_shifted(_f64(value), float(scale_qaly))
+    np.exp(z, out=z)
+    return top + scale_qaly * np.log(kernels.row_sums(z))
+
+
+def inclusive_value_reference(value: np.ndarray, scale_qaly: float) -> np.ndarray:
+    """`inclusive_value` in plain numpy."""
     top = np.max(value, axis=1, keepdims=True)
     finite = ~np.isneginf(value)
     z = np.subtract(value, top, out=np.full(value.shape, -np.inf), where=finite)
     z /= scale_qaly
     np.exp(z, out=z)
     return top[:, 0] + scale_qaly * np.log(z.sum(axis=1))
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    """A C-ordered float64 array (what the compiled kernels take), copied only if need be."""
+    return np.ascontiguousarray(a, dtype=np.float64)

@@ -279,3 +279,133 @@ def group_by_service(act, service, n_services):
             out[fill[s]] = act[i]
             fill[s] += 1
     return out, bounds
+
+
+# ----------------------------------------------------------------------------------------------
+# the decision rule's row-wise steps (decisions.py). exp and log stay in numpy, whose vectorised
+# versions round differently from the C library's in the last bit; the kernels do the rest,
+# adding each row's terms in numpy's own (pairwise) order, so results match numpy bit for bit
+# ----------------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _row_sum(a, i):
+    """numpy's sum of row i of a C-ordered 2-d array: sequential below 8 terms, otherwise
+    eight running sums combined pairwise, then the remainder (numpy's pairwise_sum, < 128)."""
+    n = a.shape[1]
+    if n < 8:
+        s = 0.0
+        for j in range(n):
+            s += a[i, j]
+        return s
+    r0, r1, r2, r3 = a[i, 0], a[i, 1], a[i, 2], a[i, 3]
+    r4, r5, r6, r7 = a[i, 4], a[i, 5], a[i, 6], a[i, 7]
+    j = 8
+    while j < n - n % 8:
+        r0 += a[i, j]
+        r1 += a[i, j + 1]
+        r2 += a[i, j + 2]
+        r3 += a[i, j + 3]
+        r4 += a[i, j + 4]
+        r5 += a[i, j + 5]
+        r6 += a[i, j + 6]
+        r7 += a[i, j + 7]
+        j += 8
+    s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while j < n:
+        s += a[i, j]
+        j += 1
+    return s
+
+
+@njit(cache=True)
+def scaled_from_row_max(value, scale):
+    """value / scale less each row's largest (the logit's exponent before exp)."""
+    k, n = value.shape
+    z = np.empty((k, n))
+    for i in range(k):
+        top = value[i, 0] / scale
+        for j in range(n):
+            z[i, j] = value[i, j] / scale
+            if z[i, j] > top or np.isnan(z[i, j]):  # np.max: the largest, or nan if any
+                top = z[i, j] if not np.isnan(top) else top
+        for j in range(n):
+            z[i, j] -= top
+    return z
+
+
+@njit(cache=True)
+def normalise_rows(w):
+    """Each row of `w` divided by its sum, in place (numpy's summation order)."""
+    for i in range(w.shape[0]):
+        s = _row_sum(w, i)
+        for j in range(w.shape[1]):
+            w[i, j] /= s
+    return w
+
+
+@njit(cache=True)
+def noisy_argmax(value, scale, gumbel):
+    """Each row's first best option of value + scale × gumbel (np.argmax: nan counts as
+    largest)."""
+    k, n = value.shape
+    out = np.zeros(k, dtype=np.int64)
+    for i in range(k):
+        best = value[i, 0] + scale * gumbel[i, 0]
+        if np.isnan(best):
+            continue
+        for j in range(1, n):
+            x = value[i, j] + scale * gumbel[i, j]
+            if np.isnan(x):
+                out[i] = j
+                break
+            if x > best:
+                best = x
+                out[i] = j
+    return out
+
+
+@njit(cache=True)
+def shift_terms(value, org_value, p, cols):
+    """`decisions._shift_terms` for (people, options) arrays: P_j (D_j − Σ_k P_k D_k) for the
+    options in `cols`, with D = org_value − value where P > 0 (0 elsewhere)."""
+    k, n = value.shape
+    d = np.zeros((k, n))
+    pd = np.empty((k, n))
+    out = np.empty((k, len(cols)))
+    for i in range(k):
+        for j in range(n):
+            if p[i, j] > 0:
+                d[i, j] = org_value[i, j] - value[i, j]
+            pd[i, j] = p[i, j] * d[i, j]
+        mean = _row_sum(pd, i)
+        for c in range(len(cols)):
+            out[i, c] = p[i, cols[c]] * (d[i, cols[c]] - mean)
+    return out
+
+
+@njit(cache=True)
+def row_max_and_shifted(value, scale):
+    """For `decisions.inclusive_value`: each row's largest value, and (value − it) / scale,
+    -inf where the value is -inf."""
+    k, n = value.shape
+    top = np.empty(k)
+    z = np.empty((k, n))
+    for i in range(k):
+        t = value[i, 0]
+        for j in range(1, n):
+            x = value[i, j]
+            if x > t or np.isnan(x):
+                t = x if not np.isnan(t) else t
+        top[i] = t
+        for j in range(n):
+            x = value[i, j]
+            z[i, j] = -np.inf if x == -np.inf else (x - t) / scale
+    return top, z
+
+
+@njit(cache=True)
+def row_sums(a):
+    """Each row's sum (numpy's order)."""
+    out = np.empty(a.shape[0])
+    for i in range(a.shape[0]):
+        out[i] = _row_sum(a, i)
+    return out
