@@ -362,7 +362,7 @@ def _last(metric: str):
     """A reporter for Mesa's DataCollector: this week's total of one metric."""
 
     def report(model: MSKModel) -> float:
-        return sum(v for k, v in model.recorder.last.items() if k[0] == metric)
+        return model.recorder.last_total(metric)
 
     return report
 

@@ -13,6 +13,8 @@ import pandas as pd
 GROUPS = ("service", "provider", "procedure", "route", "condition", "imd_quintile", "state",
           "reason", "source", "lever")
 
+_NO_GROUPS = (None,) * len(GROUPS)
+
 
 class Recorder:
     """Collects one week's metrics (summing repeats) and keeps the weeks asked to be kept."""
@@ -23,12 +25,15 @@ class Recorder:
         self._cur: dict[tuple, float] = {}
         self._week = 0
         self._keep = False
+        #: `add_counts`' row keys, one per label, made once per metric, labels and groups
+        self._keys: dict[tuple, list[tuple]] = {}
+        self._totals: dict[str, float] | None = None
 
     def start_week(self, week: int, record: bool) -> None:
         self._week, self._keep, self._cur = week, record, {}
 
     def add(self, metric: str, value: float, **groups: str) -> None:
-        key = (metric, *map(groups.get, GROUPS))
+        key = (metric, *map(groups.get, GROUPS)) if groups else (metric, *_NO_GROUPS)
         self._cur[key] = self._cur.get(key, 0.0) + float(value)
 
     def add_by(self, metric: str, codes: np.ndarray, labels: list[str], group: str,
@@ -42,14 +47,32 @@ class Recorder:
     def add_counts(self, metric: str, counts: np.ndarray, labels: list[str], group: str,
                    **groups: str) -> None:
         """One row per label with a nonzero count (`counts[i]` belongs to `labels[i]`)."""
-        for i in np.flatnonzero(counts):
-            self.add(metric, int(counts[i]), **{group: labels[i]}, **groups)
+        cache = (metric, group, tuple(labels), *groups.items())
+        keys = self._keys.get(cache)
+        if keys is None:
+            keys = self._keys[cache] = [(metric, *map({**groups, group: label}.get, GROUPS))
+                                        for label in labels]
+        cur = self._cur
+        nonzero = np.flatnonzero(counts)
+        for i, n in zip(nonzero.tolist(), counts[nonzero].tolist(), strict=True):
+            key = keys[i]
+            cur[key] = cur.get(key, 0.0) + float(int(n))
 
     def end_week(self) -> None:
         self.last = self._cur
+        self._totals = None
         if self._keep:
             w = self._week
             self.rows.extend((w, key[0], v) + key[1:] for key, v in self._cur.items())
+
+    def last_total(self, metric: str) -> float:
+        """Last week's total of one metric over all its groups."""
+        if self._totals is None:
+            totals: dict[str, float] = {}
+            for key, v in self.last.items():
+                totals[key[0]] = totals.get(key[0], 0) + v
+            self._totals = totals
+        return self._totals.get(metric, 0)
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=["week", "metric", "value", *GROUPS])
