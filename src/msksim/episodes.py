@@ -118,17 +118,25 @@ class EpisodesMixin:
         p.queue_entry_week[slots] = NEVER
         self._schedule_reconsult(slots, w)
 
-    def _natural_history(self, act: np.ndarray, w: int) -> None:
+    def _natural_history(self, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """The week's natural history, in one pass over everyone: self-limiting episodes end
+        (self-managed or waiting; not while in care or recovering from surgery); chronic
+        conditions drift (not while recovering); QALYs lost below the norm are counted. The
+        same pass finds who is at each service this week (`_set_members`).
+
+        Returns (everyone still in an episode, those of them whose GP consultation is due)."""
         p = self.pop
-        ends = kernels.episode_ends(act, p.state, p.recover_week, w)
+        act, ends, loss, due, at, bounds = kernels.week_census(
+            p.state[: p.n], p.recover_week, p.condition, p.eq5d, p.eq5d_norm, p.qaly_loss,
+            self.cond.eq5d_drift_per_week, EQ5D_MIN, p.next_week, p.service, w,
+            len(self.pathway.names))
         es = p.state[ends]
         waiting = ends[(es == State.WAITING_FIRST) | (es == State.WAITING_SURGERY)]
         self.recorder.add_by("new_removals_other_than_treatment", p.service[waiting],
                              self.pathway.names, "service", reason="recovered")
         self._list_exit(waiting, w, "recovered")
         self._end_episode(ends, w)
-        # chronic conditions drift (not while in care for them); QALYs lost below the norm
-        loss = kernels.age_health(act, p.state, p.condition, p.eq5d, p.eq5d_norm, p.qaly_loss,
-                                  self.cond.eq5d_drift_per_week, EQ5D_MIN)
         self.recorder.add("qaly_loss_msk", float(loss.sum()))
         self.recorder.add("n_active_episodes", len(loss))
+        self._set_members(at, bounds)
+        return act, due

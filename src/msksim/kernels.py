@@ -83,47 +83,6 @@ def still_active(slots, state):
 
 
 @njit(cache=True)
-def episode_ends(act, state, recover_week, week):
-    """Those of `act` whose self-limiting episode ends by `week`, if self-managed or waiting
-    (not while in care, on the operating table or recovering from it)."""
-    out = np.empty(len(act), dtype=act.dtype)
-    n = 0
-    for i in range(len(act)):
-        j = act[i]
-        out[n] = j
-        n += (recover_week[j] <= week) & (np.uint8(state[j]) - np.uint8(_SELF_CARE)
-                                          <= np.uint8(_WAITING_SURGERY - _SELF_CARE))
-    return out[:n].copy()
-
-
-@njit(cache=True)
-def age_health(act, state, condition, eq5d, eq5d_norm, qaly_loss, drift_by_condition,
-               eq5d_min):
-    """A week of health for everyone in `act` still in an episode: chronic conditions drift
-    (while not in care for them), then the week's QALYs lost below the age norm are counted.
-    Returns the week's loss of each of them still in an episode, in `act`'s order, in float32
-    like the arrays it is added to."""
-    loss = np.empty(len(act), dtype=np.float32)
-    n = 0
-    for i in range(len(act)):
-        j = act[i]
-        s = state[j]
-        if s == _WELL:
-            continue
-        d = drift_by_condition[condition[j]]
-        if d != 0.0 and s <= _WAITING_SURGERY:
-            x = max(np.float64(eq5d[j]) + d, eq5d_min)
-            eq5d[j] = np.float32(min(x, np.float64(eq5d_norm[j])))
-        gap = eq5d_norm[j] - eq5d[j]
-        if gap < np.float32(0.0):
-            gap = np.float32(0.0)
-        loss[n] = gap / np.float32(52.0)
-        qaly_loss[j] += loss[n]
-        n += 1
-    return loss[:n]
-
-
-@njit(cache=True)
 def _at_service(members, state, service, s, st):
     """Those of `members` in state `st` at service `s` (may repeat someone)."""
     out = np.empty(len(members), dtype=np.int64)
@@ -219,18 +178,6 @@ def assign_sessions(use, sessions, horizon):
 
 
 @njit(cache=True)
-def due_in_state(act, state, next_week, st, week):
-    """Those of `act` in state `st` whose next event is due by `week`, in order."""
-    out = np.empty(len(act), dtype=act.dtype)
-    n = 0
-    for i in range(len(act)):
-        j = act[i]
-        out[n] = j
-        n += (state[j] == st) & (next_week[j] <= week)
-    return out[:n].copy()
-
-
-@njit(cache=True)
 def rtt_census(act, clock_start_week, service, state, week, standard_weeks, n_services,
                n_states):
     """The week's incomplete RTT pathways among `act`: how many, how many within the standard
@@ -260,32 +207,6 @@ def rtt_census(act, clock_start_week, service, state, week, standard_weeks, n_se
     return totals, by_service, by_state
 
 
-@njit(cache=True)
-def group_by_service(act, service, n_services):
-    """Those of `act` at a service, grouped by service (a counting sort: each group keeps
-    `act`'s order). Returns (slots, bounds): service s's people are slots[bounds[s]:bounds[s+1]]."""
-    bounds = np.zeros(n_services + 1, dtype=np.int64)
-    for i in range(len(act)):
-        s = service[act[i]]
-        if s >= 0:
-            bounds[s + 1] += 1
-    for s in range(n_services):
-        bounds[s + 1] += bounds[s]
-    fill = bounds[:-1].copy()
-    out = np.empty(bounds[-1], dtype=act.dtype)
-    for i in range(len(act)):
-        s = service[act[i]]
-        if s >= 0:
-            out[fill[s]] = act[i]
-            fill[s] += 1
-    return out, bounds
-
-
-# ----------------------------------------------------------------------------------------------
-# the decision rule's row-wise steps (decisions.py). exp and log stay in numpy, whose vectorised
-# versions round differently from the C library's in the last bit; the kernels do the rest,
-# adding each row's terms in numpy's own (pairwise) order, so results match numpy bit for bit
-# ----------------------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
 def _row_sum(a, i):
     """numpy's sum of row i of a C-ordered 2-d array: sequential below 8 terms, otherwise
@@ -409,3 +330,70 @@ def row_sums(a):
     for i in range(a.shape[0]):
         out[i] = _row_sum(a, i)
     return out
+
+
+@njit(cache=True)
+def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drift_by_condition,
+                eq5d_min, next_week, service, week, n_services):
+    """The week's one pass over everyone (the natural history and who is where):
+
+    - self-limiting episodes that end by `week`, if self-managed or waiting (not while in
+      care, on the operating table or recovering from it): `ends`;
+    - for everyone else with an episode (`act`, in order), a week of health: chronic
+      conditions drift (not while recovering from surgery), then the week's QALYs lost below
+      the age norm are counted (`loss`, float32 like the arrays it is added to);
+    - of those, the self-managed whose GP consultation is due (`due`);
+    - and those at a service, grouped by service, each group in `act`'s order: service s's
+      people are at[bounds[s]:bounds[s + 1]].
+
+    Returns (act, ends, loss, due, at, bounds): the same, bit for bit, as the week's steps done
+    one at a time in numpy (tests/test_kernels.py). Branch-free where the outcome is hard to
+    predict (which condition drifts, who is at a service): measured faster."""
+    n = len(state)
+    act = np.empty(n, dtype=np.int64)
+    na = 0
+    for i in range(n):  # branch-free, as `active`
+        act[na] = i
+        na += np.uint8(state[i]) - np.uint8(1) < np.uint8(_GONE - 1)
+    ends = np.empty(na, dtype=np.int64)
+    loss = np.empty(na, dtype=np.float32)
+    due = np.empty(na, dtype=np.int64)
+    group = np.empty(na, dtype=np.int64)  # service + 1 (0: at none)
+    count = np.zeros(n_services + 1, dtype=np.int64)
+    ne = nk = nd = 0
+    zero = np.float32(0.0)
+    for a in range(na):
+        j = act[a]
+        s = state[j]
+        if (recover_week[j] <= week) & (np.uint8(s) - np.uint8(_SELF_CARE)
+                                        <= np.uint8(_WAITING_SURGERY - _SELF_CARE)):
+            ends[ne] = j  # (few a week: a well-predicted branch)
+            ne += 1
+            continue
+        d = drift_by_condition[condition[j]]
+        old, norm = eq5d[j], eq5d_norm[j]
+        drifted = np.float32(min(max(np.float64(old) + d, eq5d_min), np.float64(norm)))
+        e = drifted if (d != 0.0) & (s <= _WAITING_SURGERY) else old
+        eq5d[j] = e
+        gap = max(norm - e, zero)
+        loss[nk] = gap / np.float32(52.0)
+        qaly_loss[j] += loss[nk]
+        act[nk] = j  # (nk <= a: overwrites only slots already read)
+        due[nd] = j
+        nd += (s == _SELF_CARE) & (next_week[j] <= week)
+        g = service[j] + 1
+        group[nk] = g
+        count[g] += 1
+        nk += 1
+    # a counting sort by service, keeping `act`'s order within each
+    start = np.zeros(n_services + 2, dtype=np.int64)
+    for g in range(n_services + 1):
+        start[g + 1] = start[g] + count[g]
+    fill = start[:-1].copy()
+    placed = np.empty(nk, dtype=np.int64)
+    for a in range(nk):
+        placed[fill[group[a]]] = act[a]
+        fill[group[a]] += 1
+    bounds = start[1:] - count[0]
+    return (act[:nk].copy(), ends[:ne].copy(), loss[:nk].copy(), due[:nd].copy(),
+            placed[count[0]:], bounds)

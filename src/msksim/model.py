@@ -182,11 +182,10 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._lever_cost[:] = 0.0
         self._deaths(w)
         self._onset(w)
-        act = self.pop.active()  # episodes start only at onset: later, `act` only shrinks
-        self._natural_history(act, w)
-        act = self.pop.still_active(act)
-        self._index_members(act)
-        self._gp_consultations(act, w)
+        # everyone with an episode, and those due to see their GP (one pass over everyone);
+        # episodes start only at onset, so later in the week `act` only shrinks
+        act, gp_due = self._natural_history(w)
+        self._gp_consultations(gp_due, w)
         for s in self.pathway.of_kind("hub"):
             self._hub(s, w)
         for s in self.pathway.of_kind("community"):

@@ -25,10 +25,10 @@ _NO_WEEKS = np.zeros(0, dtype=np.int32)  # `_queue` ordered by slot alone
 class ServicesMixin:
     """The services' weekly work for `MSKModel`."""
 
-    def _gp_consultations(self, act: np.ndarray, w: int) -> None:
+    def _gp_consultations(self, due: np.ndarray, w: int) -> None:
+        """`due`: the self-managed whose consultation is due this week (in slot order)."""
         p = self.pop
         self._lever_cost += self._gp_support_costs_gbp()
-        due = kernels.due_in_state(act, p.state, p.next_week, int(State.SELF_CARE), w)
         year = w // WEEKS_PER_YEAR
         first = p.last_consult_year[due] != year  # the person's first MSK consultation this year
         p.last_consult_year[due] = year
@@ -94,9 +94,9 @@ class ServicesMixin:
         acc[s] -= whole
         return float(whole)
 
-    def _index_members(self, act: np.ndarray) -> None:
-        """Who is at each service this week: one sort, then kept up to date by `_enqueue`."""
-        at, bounds = kernels.group_by_service(act, self.pop.service, len(self.pathway.names))
+    def _set_members(self, at: np.ndarray, bounds: np.ndarray) -> None:
+        """Who is at each service this week (`at[bounds[s]:bounds[s + 1]]` at service s, from
+        `kernels.week_census`), then kept up to date by `_enqueue`."""
         self._members = [at[bounds[s]:bounds[s + 1]] for s in range(len(self.pathway.names))]
         #: whether anyone joined a service since (then its members may repeat someone)
         self._members_added = np.zeros(len(self.pathway.names), dtype=bool)
