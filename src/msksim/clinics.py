@@ -33,37 +33,67 @@ class ClinicsMixin:
 
     def _outpatient_clinics(self, w: int) -> None:
         """Attendances at every clinic up to its capacity, then all their outcomes at once."""
-        seen, svc, first = [], [], []
-        for s in self.pathway.of_kind("outpatient"):
-            f, fu = self._clinic_attendances(s, w)
-            for part, is_first in ((f, True), (fu, False)):
-                seen.append(part)
-                svc.append(np.full(len(part), s, dtype=np.int64))
-                first.append(np.full(len(part), is_first))
-        if seen:
-            self._outpatient_outcomes(np.concatenate(seen), np.concatenate(svc),
-                                      np.concatenate(first), w)
+        clinics = self.pathway.of_kind("outpatient")
+        if clinics:
+            self._outpatient_outcomes(*self._clinic_attendances(clinics, w), w)
 
-    def _clinic_attendances(self, s: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Clinic s's first attendances and due follow-ups this week (after missed ones),
-        counted and billed; rheumatology starts biologics at first attendances."""
-        p, name = self.pop, self.pathway.names[s]
-        spec = self.pathway.specialty[s]
-        first = self._see_first(s, w, f"first:{spec}", did_not_attend=True)
-        self.recorder.add_by("new_first_attendances_by_source", p.referral_source[first] + 2,
-                             self._source_labels, "source", service=name)
+    def _clinic_attendances(self, clinics: list[int], w: int,
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each clinic's first attendances and due follow-ups this week, up to its capacity,
+        after missed ones; counted and billed; rheumatology starts biologics at first
+        attendances. Returns who was seen, at which clinic, and whether first, clinic by
+        clinic (firsts, then follow-ups)."""
+        p, n_svc = self.pop, len(self.pathway.names)
+        first = [self._admit(s, State.WAITING_FIRST, "queue_entry_week", "first", w)
+                 for s in clinics]
+        due = [self._admit(s, State.IN_CARE, "next_week", "follow_up", w, due_only=True)
+               for s in clinics]
+        f_svc = np.repeat(np.asarray(clinics, dtype=np.int64), [len(f) for f in first])
+        first, f_svc = self._did_not_attend_at(np.concatenate(first), f_svc, clinics, w)
+        spec = {s: self.pathway.specialty[s] for s in clinics}
+        first_act = np.zeros(n_svc, dtype=np.int64)
+        follow_up_act = np.zeros(n_svc, dtype=np.int64)
+        imaging_share = np.zeros(n_svc)
+        for s in clinics:
+            first_act[s] = self._act_index[f"first:{spec[s]}"]
+            follow_up_act[s] = self._act_index[f"follow_up:{spec[s]}"]
+            imaging_share[s] = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
+        self._activities(first, f_svc, first_act[f_svc])
+        # X-ray or MRI requested at a first assessment
+        imaged = self.streams["diagnostics/imaging"].uniform(first, w) < imaging_share[f_svc]
+        self._activities(first[imaged], f_svc[imaged],
+                         np.full(int(imaged.sum()), self._act_index["imaging"]), contact=False)
+        n_imaged = np.bincount(f_svc[imaged], minlength=n_svc)
+        n_first = np.bincount(f_svc, minlength=n_svc)
+        for s in clinics:
+            name = self.pathway.names[s]
+            self.recorder.add("new_imaging", int(n_imaged[s]), service=name)
+            self.recorder.add("new_first_attendances", int(n_first[s]), service=name)
+            self.recorder.add_by("new_first_attendances_by_source",
+                                 p.referral_source[first[f_svc == s]] + 2, self._source_labels,
+                                 "source", service=name)
         p.follow_ups[first] = 0
         c = p.condition[first]
         bio = first[self.cond.biologic_share[c] > 0]
         starts = bio[~p.on_biologic[bio] & (self.streams["rheumatology/biologic"].uniform(bio, w)
                                             < self.cond.biologic_share[p.condition[bio]])]
         p.on_biologic[starts] = True
-        fu = self._admit(s, State.IN_CARE, "next_week", "follow_up", w, due_only=True)
-        fu = self._did_not_attend(fu, s, w, self.cfg.services[name].follow_up_interval_weeks)
-        self._activity(fu, s, f"follow_up:{spec}")
-        self.recorder.add("new_follow_up_attendances", len(fu), service=name)
+        interval = self._follow_up_interval_weeks
+        fu_svc = np.repeat(np.asarray(clinics, dtype=np.int64), [len(f) for f in due])
+        due = np.concatenate(due)
+        fu, fu_svc = self._did_not_attend_at(due, fu_svc, clinics, w, interval[fu_svc])
+        self._activities(fu, fu_svc, follow_up_act[fu_svc])
+        n_fu = np.bincount(fu_svc, minlength=n_svc)
+        for s in clinics:
+            self.recorder.add("new_follow_up_attendances", int(n_fu[s]),
+                              service=self.pathway.names[s])
         p.follow_ups[fu] += 1
-        return first, fu
+        # clinic by clinic, firsts then follow-ups (the order the outcomes are decided in)
+        seen = np.concatenate([first, fu])
+        svc = np.concatenate([f_svc, fu_svc])
+        is_first = np.r_[np.ones(len(first), bool), np.zeros(len(fu), bool)]
+        order = np.argsort(svc, kind="stable")
+        return seen[order], svc[order], is_first[order]
 
     def _outpatient_outcomes(self, seen: np.ndarray, svc: np.ndarray, is_first: np.ndarray,
                              w: int) -> None:

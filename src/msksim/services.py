@@ -140,26 +140,52 @@ class ServicesMixin:
         if contact:
             self.pop.contacts[slots] += 1
 
+    def _activities(self, slots: np.ndarray, svc: np.ndarray, act: np.ndarray,
+                    contact: bool = True) -> None:
+        """`_activity` for people at several services: each person's service (`svc`) and
+        activity (`act`, an index into the activities)."""
+        counts = self._counts
+        cell = self._svc_provider[svc] * counts.shape[1] + act
+        counts += np.bincount(cell, minlength=counts.size).reshape(counts.shape)
+        self.pop.cost_gbp[slots] += self.activities.price_gbp[act]
+        if contact:
+            self.pop.contacts[slots] += 1
+
     def _did_not_attend(self, booked: np.ndarray, s: int, w: int,
                         rebook_weeks: int | None = None) -> np.ndarray:
         """Some booked attendances are missed: the slot is lost and nothing is billed. A missed
         first appointment sends some people back to their GP (a 'ping-pong' return) and leaves
         the rest at the front of the list; a missed follow-up is rebooked. Who attended."""
+        svc = np.full(len(booked), s, dtype=np.int64)
+        rebook = None if rebook_weeks is None else np.full(len(booked), rebook_weeks)
+        return self._did_not_attend_at(booked, svc, [s], w, rebook)[0]
+
+    def _did_not_attend_at(self, booked: np.ndarray, svc: np.ndarray, services: list[int],
+                           w: int, rebook_weeks: np.ndarray | None = None,
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """`_did_not_attend` for people booked at several services (`svc`: each one's, among
+        `services`; `rebook_weeks`: each one's weeks to a rebooked follow-up, None for first
+        appointments). Returns who attended and their services."""
         pc = self.cfg.behaviour.patients
         first = rebook_weeks is None
         u = self.streams["patient/did_not_attend"].uniform(booked, w, draw=0 if first else 1)
-        missed = booked[u < pc.did_not_attend_rate]
-        name = self.pathway.names[s]
-        self.recorder.add("new_did_not_attend", len(missed), service=name)
+        miss = u < pc.did_not_attend_rate
+        missed = booked[miss]
+        n_missed = np.bincount(svc[miss], minlength=len(self.pathway.names))
+        for s in services:
+            self.recorder.add("new_did_not_attend", int(n_missed[s]),
+                              service=self.pathway.names[s])
         if first:
-            back = missed[self.streams["patient/dna_discharge"].uniform(missed, w)
-                          < pc.discharge_after_missed_first]
-            self.recorder.add("new_returns_to_gp", len(back), service=name,
-                              reason="did_not_attend")
-            self._to_self_care(back, w)
+            back = self.streams["patient/dna_discharge"].uniform(missed, w) \
+                < pc.discharge_after_missed_first
+            n_back = np.bincount(svc[miss][back], minlength=len(self.pathway.names))
+            for s in services:
+                self.recorder.add("new_returns_to_gp", int(n_back[s]),
+                                  service=self.pathway.names[s], reason="did_not_attend")
+            self._to_self_care(missed[back], w)
         else:
-            self.pop.next_week[missed] = w + rebook_weeks
-        return booked[u >= pc.did_not_attend_rate]
+            self.pop.next_week[missed] = w + rebook_weeks[miss]
+        return booked[~miss], svc[~miss]
 
     def _discharge(self, slots: np.ndarray, s: int, w: int) -> None:
         """Back to self-care from service s. Its provider gives a share supported
