@@ -54,10 +54,11 @@ def _census_reference(pop: dict[str, np.ndarray], drift: np.ndarray, eq5d_min: f
     loss = np.maximum(norm[act] - eq5d[act], F32(0)) / F32(52)
     pop["qaly_loss"][act] += loss
     due = act[(s == State.SELF_CARE) & (pop["next_week"][act] <= week)]
+    recovered = act[(s == State.RECOVERING) & (pop["next_week"][act] <= week)]
     svc = pop["service"][act]
     at = act[svc >= 0][np.argsort(svc[svc >= 0], kind="stable")]
     bounds = np.r_[0, np.cumsum(np.bincount(svc[svc >= 0], minlength=N_SERVICES))]
-    return act, ends, loss, due, at, bounds
+    return act, ends, loss, due, recovered, at, bounds
 
 
 @settings(max_examples=60)
@@ -69,7 +70,7 @@ def test_week_census_equals_the_steps_one_at_a_time(seed, n, week):
                               ours["eq5d"], ours["eq5d_norm"], ours["qaly_loss"], drift, -0.59,
                               ours["next_week"], ours["service"], week, N_SERVICES)
     want = _census_reference(ref, drift, -0.59, week)
-    for name, a, b in zip(("act", "ends", "loss", "due", "at", "bounds"), got, want,
+    for name, a, b in zip(("act", "ends", "loss", "due", "recovered", "at", "bounds"), got, want,
                           strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     np.testing.assert_array_equal(ours["eq5d"], ref["eq5d"])

@@ -118,15 +118,16 @@ class EpisodesMixin:
         p.queue_entry_week[slots] = NEVER
         self._schedule_reconsult(slots, w)
 
-    def _natural_history(self, w: int) -> tuple[np.ndarray, np.ndarray]:
+    def _natural_history(self, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The week's natural history, in one pass over everyone: self-limiting episodes end
         (self-managed or waiting; not while in care or recovering from surgery); chronic
         conditions drift (not while recovering); QALYs lost below the norm are counted. The
         same pass finds who is at each service this week (`_set_members`).
 
-        Returns (everyone still in an episode, those of them whose GP consultation is due)."""
+        Returns everyone still in an episode, those of them whose GP consultation is due, and
+        those whose surgical outcome is due (measured after the week's operations)."""
         p = self.pop
-        act, ends, loss, due, at, bounds = kernels.week_census(
+        act, ends, loss, due, recovered, at, bounds = kernels.week_census(
             p.state[: p.n], p.recover_week, p.condition, p.eq5d, p.eq5d_norm, p.qaly_loss,
             self.cond.eq5d_drift_per_week, EQ5D_MIN, p.next_week, p.service, w,
             len(self.pathway.names))
@@ -139,4 +140,4 @@ class EpisodesMixin:
         self.recorder.add("qaly_loss_msk", float(loss.sum()))
         self.recorder.add("n_active_episodes", len(loss))
         self._set_members(at, bounds)
-        return act, due
+        return act, due, recovered

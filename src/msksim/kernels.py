@@ -57,7 +57,7 @@ def uniform(slots, key, counter):
 
 
 # population states (population.State), repeated here as plain integers for the compiler
-_WELL, _SELF_CARE, _WAITING_SURGERY, _GONE = 0, 1, 4, 6
+_WELL, _SELF_CARE, _WAITING_SURGERY, _RECOVERING, _GONE = 0, 1, 4, 5, 6
 
 
 @njit(cache=True)
@@ -342,13 +342,14 @@ def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drif
     - for everyone else with an episode (`act`, in order), a week of health: chronic
       conditions drift (not while recovering from surgery), then the week's QALYs lost below
       the age norm are counted (`loss`, float32 like the arrays it is added to);
-    - of those, the self-managed whose GP consultation is due (`due`);
+    - of those, the self-managed whose GP consultation is due (`due`), and those recovering
+      from surgery whose outcome is due (`recovered`);
     - and those at a service, grouped by service, each group in `act`'s order: service s's
       people are at[bounds[s]:bounds[s + 1]].
 
-    Returns (act, ends, loss, due, at, bounds): the same, bit for bit, as the week's steps done
-    one at a time in numpy (tests/test_kernels.py). Branch-free where the outcome is hard to
-    predict (which condition drifts, who is at a service): measured faster."""
+    Returns (act, ends, loss, due, recovered, at, bounds): the same, bit for bit, as the
+    week's steps done one at a time in numpy (tests/test_kernels.py). Branch-free where the
+    outcome is hard to predict (which condition drifts, who is at a service): measured faster."""
     n = len(state)
     act = np.empty(n, dtype=np.int64)
     na = 0
@@ -358,9 +359,10 @@ def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drif
     ends = np.empty(na, dtype=np.int64)
     loss = np.empty(na, dtype=np.float32)
     due = np.empty(na, dtype=np.int64)
+    recovered = np.empty(na, dtype=np.int64)
     group = np.empty(na, dtype=np.int64)  # service + 1 (0: at none)
     count = np.zeros(n_services + 1, dtype=np.int64)
-    ne = nk = nd = 0
+    ne = nk = nd = nr = 0
     zero = np.float32(0.0)
     for a in range(na):
         j = act[a]
@@ -381,6 +383,8 @@ def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drif
         act[nk] = j  # (nk <= a: overwrites only slots already read)
         due[nd] = j
         nd += (s == _SELF_CARE) & (next_week[j] <= week)
+        recovered[nr] = j
+        nr += (s == _RECOVERING) & (next_week[j] <= week)
         g = service[j] + 1
         group[nk] = g
         count[g] += 1
@@ -396,4 +400,4 @@ def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drif
         fill[group[a]] += 1
     bounds = start[1:] - count[0]
     return (act[:nk].copy(), ends[:ne].copy(), loss[:nk].copy(), due[:nd].copy(),
-            placed[count[0]:], bounds)
+            recovered[:nr].copy(), placed[count[0]:], bounds)

@@ -182,9 +182,10 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._lever_cost[:] = 0.0
         self._deaths(w)
         self._onset(w)
-        # everyone with an episode, and those due to see their GP (one pass over everyone);
-        # episodes start only at onset, so later in the week `act` only shrinks
-        act, gp_due = self._natural_history(w)
+        # everyone with an episode, those due to see their GP and those whose surgical outcome
+        # is due (one pass over everyone); episodes start only at onset, so later in the week
+        # `act` only shrinks
+        act, gp_due, outcome_due = self._natural_history(w)
         self._gp_consultations(gp_due, w)
         for s in self.pathway.of_kind("hub"):
             self._hub(s, w)
@@ -194,11 +195,11 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._validate_lists(w)
         for s in self.pathway.of_kind("theatre"):
             self._theatre(s, w)
+        # (nothing this week touches those recovering from surgery until their outcome is due)
+        self._outcomes(outcome_due, w)
         act = self.pop.still_active(act)
-        self._outcomes(act, w)
         self._biologics(act)
         self._payments(w)
-        act = self.pop.still_active(act)
         by_state = self._record_waits(w, act)  # nothing below moves a person (money, levers)
         if w >= 0 and w % WEEKS_PER_YEAR == WEEKS_PER_YEAR - 1:
             self._end_contract_year(w)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from .conditions import oxford_score
-from .population import State
 
 
 class OutcomesMixin:
     """Surgical outcomes for `MSKModel`."""
 
-    def _outcomes(self, act: np.ndarray, w: int) -> None:
-        """Six months after surgery: PROMs are measured; near-full recoveries end the episode."""
+    def _outcomes(self, due: np.ndarray, w: int) -> None:
+        """Six months after surgery (`due`: those recovering whose outcome is due this week):
+        PROMs are measured; near-full recoveries end the episode."""
         p = self.pop
-        due = act[(p.state[act] == State.RECOVERING) & (p.next_week[act] <= w)]
         if len(due) == 0:
             return
         c = p.condition[due]

@@ -35,8 +35,9 @@ class State(IntEnum):
 
 # the compiled kernels use the states' numbers, and `active` relies on WELL and GONE being the
 # first and last
-assert (State.WELL, State.SELF_CARE, State.WAITING_SURGERY, State.GONE) == (
-    kernels._WELL, kernels._SELF_CARE, kernels._WAITING_SURGERY, kernels._GONE)
+assert (State.WELL, State.SELF_CARE, State.WAITING_SURGERY, State.RECOVERING, State.GONE) == (
+    kernels._WELL, kernels._SELF_CARE, kernels._WAITING_SURGERY, kernels._RECOVERING,
+    kernels._GONE)
 assert State.WELL == 0 and State.GONE == max(State)
 
 
