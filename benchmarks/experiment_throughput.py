@@ -60,8 +60,22 @@ def main() -> None:
            f"{wall:.0f} s | **{per_min:.1f}** |")
     print(row)
     if a.record:
-        with open(a.record, "a", encoding="utf-8") as fh:
-            fh.write(row + "\n")
+        _record(Path(a.record), row)
+
+
+def _record(path: Path, row: str) -> None:
+    """Add `row` at the end of the file's throughput table (the first table whose header
+    starts with `| date | git |`), or at the end of the file if it has none."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    at = len(lines)
+    for i, line in enumerate(lines):
+        if line.startswith("| date | git |"):
+            at = i + 1
+            while at < len(lines) and lines[at].startswith("|"):
+                at += 1
+            break
+    lines.insert(at, row)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
