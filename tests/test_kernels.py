@@ -68,7 +68,8 @@ def test_week_census_equals_the_steps_one_at_a_time(seed, n, week):
     ours, ref = _population(seed, n, week), _population(seed, n, week)
     got = kernels.week_census(ours["state"], ours["recover_week"], ours["condition"],
                               ours["eq5d"], ours["eq5d_norm"], ours["qaly_loss"], drift, -0.59,
-                              ours["next_week"], ours["service"], week, N_SERVICES)
+                              ours["next_week"], ours["service"], week, N_SERVICES,
+                              np.empty(n, dtype=np.int64))
     want = _census_reference(ref, drift, -0.59, week)
     for name, a, b in zip(("act", "ends", "loss", "due", "recovered", "at", "bounds"), got, want,
                           strict=True):
@@ -106,11 +107,15 @@ def test_queues_equal_numpy(seed, n, week, repeats):
 
 @settings(max_examples=60)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), week=st.integers(-60, 300))
-def test_rtt_census_and_active_equal_numpy(seed, n, week):
+def test_rtt_census_active_and_onsets_equal_numpy(seed, n, week):
     pop = _population(seed, n, week)
     state = pop["state"]
     act = np.flatnonzero((state != State.WELL) & (state != State.GONE))
     np.testing.assert_array_equal(kernels.active(state), act)
+    onset = pop["next_week"]  # (any weeks will do)
+    scratch = np.full(n + 3, -1, dtype=np.int64)
+    np.testing.assert_array_equal(kernels.onsets_due(onset, state, week, scratch),
+                                  np.flatnonzero((onset == week) & (state == State.WELL)))
     sub = np.sort(np.random.default_rng(seed).choice(n, n // 2, replace=False)) if n else act
     np.testing.assert_array_equal(kernels.still_active(sub, state),
                                   sub[(state[sub] != State.WELL) & (state[sub] != State.GONE)])

@@ -50,8 +50,7 @@ class EpisodesMixin:
 
     def _onset(self, w: int) -> None:
         p = self.pop
-        due = np.flatnonzero(p.onset_week[: p.n] == w)
-        due = due[p.state[due] == State.WELL]
+        due = kernels.onsets_due(p.onset_week[: p.n], p.state, w, p.scratch)
         if len(due):
             cum = np.cumsum(self.cond.onset_per_week, axis=0)[:, p.age_band[due],
                                                               p.female[due].astype(int)]
@@ -130,7 +129,7 @@ class EpisodesMixin:
         act, ends, loss, due, recovered, at, bounds = kernels.week_census(
             p.state[: p.n], p.recover_week, p.condition, p.eq5d, p.eq5d_norm, p.qaly_loss,
             self.cond.eq5d_drift_per_week, EQ5D_MIN, p.next_week, p.service, w,
-            len(self.pathway.names))
+            len(self.pathway.names), p.scratch)
         es = p.state[ends]
         waiting = ends[(es == State.WAITING_FIRST) | (es == State.WAITING_SURGERY)]
         self.recorder.add_by("new_removals_other_than_treatment", p.service[waiting],

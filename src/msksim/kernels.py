@@ -333,8 +333,19 @@ def row_sums(a):
 
 
 @njit(cache=True)
+def onsets_due(onset_week, state, week, scratch):
+    """Slots of the well whose next episode starts this week, in order (`onset_week` covers
+    the slots in use; `scratch`: working space at least that long)."""
+    n = 0
+    for i in range(len(onset_week)):
+        scratch[n] = i
+        n += (onset_week[i] == week) & (state[i] == _WELL)
+    return scratch[:n].copy()
+
+
+@njit(cache=True)
 def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drift_by_condition,
-                eq5d_min, next_week, service, week, n_services):
+                eq5d_min, next_week, service, week, n_services, scratch):
     """The week's one pass over everyone (the natural history and who is where):
 
     - self-limiting episodes that end by `week`, if self-managed or waiting (not while in

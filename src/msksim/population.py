@@ -93,6 +93,8 @@ class Population:
         self.n = 0
         for name, (dtype, fill) in FIELDS.items():
             setattr(self, name, np.full(capacity, fill, dtype=dtype))
+        #: working space for the compiled weekly passes (so a week allocates nothing this size)
+        self.scratch = np.empty(capacity, dtype=np.int64)
 
     @property
     def capacity(self) -> int:
@@ -107,6 +109,7 @@ class Population:
                 arr = np.full(new_cap, fill, dtype=dtype)
                 arr[: self.n] = old[: self.n]
                 setattr(self, name, arr)
+            self.scratch = np.empty(new_cap, dtype=np.int64)
         slots = np.arange(self.n, self.n + k)
         self.n += k
         return slots
