@@ -174,3 +174,28 @@ def test_compiled_decision_steps_equal_numpy_bit_for_bit(seed, rows, options, sp
     same(_shift_terms(value, org, scale, cols, p), _shift_terms_reference(value, org, cols, p))
     if rows:
         same(inclusive_value(value, scale), inclusive_value_reference(value, scale))
+
+
+@pytest.mark.parametrize("options", [0, 1, 8, 9, 17, 129, 200])
+@pytest.mark.parametrize("layout", ["C", "F", "float32"])
+def test_decision_steps_equal_numpy_for_any_layout_and_width(options, layout):
+    """Inputs the compiled steps do not take as they are (Fortran order, float32, no options,
+    more than 128) go to numpy, so results never depend on which path ran."""
+    rng = np.random.default_rng(options)
+    value = rng.normal(0.0, 0.05, (30, options))
+    value = {"C": value, "F": np.asfortranarray(value), "float32": value.astype(np.float32)}[
+        layout]
+    u = _uniforms(30, options, 5)
+    if options == 0:
+        with pytest.raises(ValueError):
+            choice_probabilities_reference(value, 0.02)
+        with pytest.raises(ValueError):
+            choice_probabilities(value, 0.02)
+        return
+    same = np.testing.assert_array_equal
+    same(choice_probabilities(value, 0.02), choice_probabilities_reference(value, 0.02))
+    same(logit_choice(value, u, 0.02), logit_choice_reference(value, u, 0.02))
+    same(inclusive_value(value, 0.02), inclusive_value_reference(value, 0.02))
+    p = choice_probabilities_reference(value, 0.02)
+    org = value + 0.01
+    same(_shift_terms(value, org, 0.02, [0], p), _shift_terms_reference(value, org, [0], p))

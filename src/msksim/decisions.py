@@ -40,7 +40,9 @@ def logit_choice(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndar
     np.negative(gumbel, out=gumbel)
     np.log(gumbel, out=gumbel)
     np.negative(gumbel, out=gumbel)
-    return kernels.noisy_argmax(_f64(value), float(scale_qaly), gumbel)  # -inf stays -inf
+    if not _compiled_fits(value, gumbel):
+        return np.argmax(value + scale_qaly * gumbel, axis=1)
+    return kernels.noisy_argmax(value, float(scale_qaly), gumbel)  # -inf stays -inf
 
 
 def logit_choice_reference(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndarray:
@@ -58,9 +60,9 @@ def option_uniforms(stream, slots: np.ndarray, week: int, n_options: int) -> np.
 
 def choice_probabilities(value: np.ndarray, scale_qaly: float) -> np.ndarray:
     """The logit's choice probabilities (rows: people, columns: options; -inf = never)."""
-    if value.ndim != 2:
+    if not _compiled_fits(value):
         return choice_probabilities_reference(value, scale_qaly)
-    z = kernels.scaled_from_row_max(_f64(value), float(scale_qaly))
+    z = kernels.scaled_from_row_max(value, float(scale_qaly))
     np.exp(z, out=z)
     return kernels.normalise_rows(z)
 
@@ -136,9 +138,8 @@ def _shift_terms(value: np.ndarray, org_value: np.ndarray, scale_qaly: float,
     probabilities of `value`, if already known."""
     if p is None:
         p = choice_probabilities(value, scale_qaly)
-    if org_value.ndim == 2:
-        return kernels.shift_terms(_f64(value), _f64(org_value), _f64(p),
-                                   np.asarray(options, dtype=np.int64))
+    if _compiled_fits(value, org_value, p):
+        return kernels.shift_terms(value, org_value, p, np.asarray(options, dtype=np.int64))
     return _shift_terms_reference(value, org_value, options, p)
 
 
@@ -156,7 +157,9 @@ def _shift_terms_reference(value: np.ndarray, org_value: np.ndarray,
 
 def inclusive_value(value: np.ndarray, scale_qaly: float) -> np.ndarray:
     """Each row's expected value of the best option, noise included (scale × log-sum-exp)."""
-    top, z = kernels.row_max_and_shifted(_f64(value), float(scale_qaly))
+    if not _compiled_fits(value):
+        return inclusive_value_reference(value, scale_qaly)
+    top, z = kernels.row_max_and_shifted(value, float(scale_qaly))
     np.exp(z, out=z)
     return top + scale_qaly * np.log(kernels.row_sums(z))
 
@@ -171,6 +174,10 @@ def inclusive_value_reference(value: np.ndarray, scale_qaly: float) -> np.ndarra
     return top[:, 0] + scale_qaly * np.log(z.sum(axis=1))
 
 
-def _f64(a: np.ndarray) -> np.ndarray:
-    """A C-ordered float64 array (what the compiled kernels take), copied only if need be."""
-    return np.ascontiguousarray(a, dtype=np.float64)
+def _compiled_fits(*arrays: np.ndarray) -> bool:
+    """Whether the compiled row-wise steps give numpy's results bit for bit here: C-ordered
+    float64 (people, options) arrays of one shape with 1 to 128 options (numpy adds longer
+    rows, and rows of other layouts, in another order)."""
+    shape = arrays[0].shape
+    return len(shape) == 2 and 0 < shape[1] <= 128 and all(
+        a.shape == shape and a.dtype == np.float64 and a.flags.c_contiguous for a in arrays)

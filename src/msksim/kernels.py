@@ -210,7 +210,8 @@ def rtt_census(act, clock_start_week, service, state, week, standard_weeks, n_se
 @njit(cache=True, inline="always")
 def _row_sum(a, i):
     """numpy's sum of row i of a C-ordered 2-d array: sequential below 8 terms, otherwise
-    eight running sums combined pairwise, then the remainder (numpy's pairwise_sum, < 128)."""
+    eight running sums combined pairwise, then the remainder (numpy's pairwise_sum, for rows
+    of at most 128; `decisions` sends longer rows to numpy)."""
     n = a.shape[1]
     if n < 8:
         s = 0.0
@@ -360,9 +361,10 @@ def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drif
 
     Returns (act, ends, loss, due, recovered, at, bounds): the same, bit for bit, as the
     week's steps done one at a time in numpy (tests/test_kernels.py). Branch-free where the
-    outcome is hard to predict (which condition drifts, who is at a service): measured faster."""
+    outcome is hard to predict (which condition drifts, who is at a service): measured faster.
+    `scratch`: working space at least as long as `state` (nothing returned is a view of it)."""
     n = len(state)
-    act = np.empty(n, dtype=np.int64)
+    act = scratch
     na = 0
     for i in range(n):  # branch-free, as `active`
         act[na] = i

@@ -195,7 +195,9 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._validate_lists(w)
         for s in self.pathway.of_kind("theatre"):
             self._theatre(s, w)
-        # (nothing this week touches those recovering from surgery until their outcome is due)
+        # those due were found at the census: nothing this week touches people recovering from
+        # surgery, and this week's operations are measured a week later at the soonest
+        # (procedures' recovery_weeks >= 1)
         self._outcomes(outcome_due, w)
         act = self.pop.still_active(act)
         self._biologics(act)

@@ -47,6 +47,8 @@ class Recorder:
     def add_counts(self, metric: str, counts: np.ndarray, labels: list[str], group: str,
                    **groups: str) -> None:
         """One row per label with a nonzero count (`counts[i]` belongs to `labels[i]`)."""
+        if group in groups:
+            raise TypeError(f"add_counts: '{group}' is both the grouping and a fixed group")
         cache = (metric, group, tuple(labels), *groups.items())
         keys = self._keys.get(cache)
         if keys is None:
@@ -68,10 +70,11 @@ class Recorder:
     def last_total(self, metric: str) -> float:
         """Last week's total of one metric over all its groups."""
         if self._totals is None:
-            totals: dict[str, float] = {}
+            values: dict[str, list[float]] = {}
             for key, v in self.last.items():
-                totals[key[0]] = totals.get(key[0], 0) + v
-            self._totals = totals
+                values.setdefault(key[0], []).append(v)
+            # sum() itself: it adds floats with compensation, unlike a running total
+            self._totals = {m: sum(vs) for m, vs in values.items()}
         return self._totals.get(metric, 0)
 
     def frame(self) -> pd.DataFrame:
