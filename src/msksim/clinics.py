@@ -50,13 +50,13 @@ class ClinicsMixin:
                for s in clinics]
         f_svc = np.repeat(np.asarray(clinics, dtype=np.int64), [len(f) for f in first])
         first, f_svc = self._did_not_attend_at(np.concatenate(first), f_svc, clinics, w)
-        spec = {s: self.pathway.specialty[s] for s in clinics}
         first_act = np.zeros(n_svc, dtype=np.int64)
         follow_up_act = np.zeros(n_svc, dtype=np.int64)
         imaging_share = np.zeros(n_svc)
         for s in clinics:
-            first_act[s] = self._act_index[f"first:{spec[s]}"]
-            follow_up_act[s] = self._act_index[f"follow_up:{spec[s]}"]
+            spec = self.pathway.specialty[s]
+            first_act[s] = self._act_index[f"first:{spec}"]
+            follow_up_act[s] = self._act_index[f"follow_up:{spec}"]
             imaging_share[s] = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
         self._activities(first, f_svc, first_act[f_svc])
         # X-ray or MRI requested at a first assessment

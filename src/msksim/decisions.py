@@ -36,12 +36,12 @@ def logit_choice(value: np.ndarray, u: np.ndarray, scale_qaly: float) -> np.ndar
     if u.shape != value.shape:
         raise ValueError(f"need one uniform per option: u has shape {u.shape}, "
                          f"value {value.shape}")
+    if not _compiled_fits(value, u):
+        return logit_choice_reference(value, u, scale_qaly)
     gumbel = np.log(u)  # finite below: u is strictly inside (0, 1)
     np.negative(gumbel, out=gumbel)
     np.log(gumbel, out=gumbel)
     np.negative(gumbel, out=gumbel)
-    if not _compiled_fits(value, gumbel):
-        return np.argmax(value + scale_qaly * gumbel, axis=1)
     return kernels.noisy_argmax(value, float(scale_qaly), gumbel)  # -inf stays -inf
 
 
