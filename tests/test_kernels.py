@@ -6,11 +6,13 @@ test_decisions.)"""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msksim import kernels
 from msksim.population import NEVER, State
+from msksim.week_calendar import WeekCalendar
 
 N_SERVICES = 5
 F32 = np.float32
@@ -107,15 +109,11 @@ def test_queues_equal_numpy(seed, n, week, repeats):
 
 @settings(max_examples=60)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), week=st.integers(-60, 300))
-def test_rtt_census_active_and_onsets_equal_numpy(seed, n, week):
+def test_rtt_census_and_active_equal_numpy(seed, n, week):
     pop = _population(seed, n, week)
     state = pop["state"]
     act = np.flatnonzero((state != State.WELL) & (state != State.GONE))
     np.testing.assert_array_equal(kernels.active(state), act)
-    onset = pop["next_week"]  # (any weeks will do)
-    scratch = np.full(n + 3, -1, dtype=np.int64)
-    np.testing.assert_array_equal(kernels.onsets_due(onset, state, week, scratch),
-                                  np.flatnonzero((onset == week) & (state == State.WELL)))
     sub = np.sort(np.random.default_rng(seed).choice(n, n // 2, replace=False)) if n else act
     np.testing.assert_array_equal(kernels.still_active(sub, state),
                                   sub[(state[sub] != State.WELL) & (state[sub] != State.GONE)])
@@ -131,3 +129,56 @@ def test_rtt_census_active_and_onsets_equal_numpy(seed, n, week):
         np.testing.assert_array_equal(
             row, np.bincount(svc[f & (svc >= 0)], minlength=N_SERVICES))
     np.testing.assert_array_equal(by_state, np.bincount(state[act], minlength=len(State)))
+
+
+@settings(max_examples=60)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400), rounds=st.integers(1, 30))
+def test_week_calendar_gives_each_week_everyone_filed_under_it(seed, n, rounds):
+    """Filing (some slots again, under the same week or another) and taking weeks, against a
+    plain record: a week taken gives every slot filed under it since it was last taken, once
+    each, in slot order; rows outgrow their first room."""
+    rng = np.random.default_rng(seed)
+    first, end = -5, 40
+    cal = WeekCalendar(first, end, room=2)
+    filed = {wk: set() for wk in range(first, end)}
+    for _ in range(rounds):
+        slots = rng.choice(n, rng.integers(0, n + 1), replace=False)
+        weeks = rng.integers(first - 3, end + 3, len(slots))  # some outside the calendar
+        cal.file(slots, weeks)
+        for j, wk in zip(slots.tolist(), weeks.tolist(), strict=True):
+            if wk in filed:
+                filed[wk].add(j)
+        wk = int(rng.integers(first, end))
+        np.testing.assert_array_equal(cal.take(wk), sorted(filed[wk]))
+        filed[wk] = set()
+    for wk in range(first, end):
+        got = cal.take(wk)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, sorted(filed[wk]))
+    with pytest.raises(ValueError, match="outside the calendar"):
+        cal.take(end)
+
+
+def test_the_onset_calendar_starts_the_episodes_a_scan_would(small_cfg):
+    """In a run over two years (deaths, moves, yearly rescheduling) and three weeks past its
+    end (where the calendar stops and a scan takes over), the episodes starting each week are
+    exactly those of the well whose onset week it is."""
+    from msksim.model import MSKModel
+
+    class Checked(MSKModel):
+        def _onset(self, w):
+            p = self.pop
+            scan = np.flatnonzero((p.onset_week[: p.n] == w) & (p.state[: p.n] == State.WELL))
+            before = p.episode_start_week[: p.n] == w  # (episodes under way at the start)
+            super()._onset(w)
+            started = np.flatnonzero((p.episode_start_week[: p.n] == w) & ~before)
+            np.testing.assert_array_equal(started, scan)
+            self.onsets.append(len(scan))
+
+    m = Checked(small_cfg(years=2, scale=0.02))
+    m.onsets = []
+    m.run()
+    for _ in range(3):
+        m.step()
+    assert len(m.onsets) == m.cfg.run.warmup_weeks + 2 * 52 + 3
+    assert min(m.onsets[-3:]) > 0 and sum(m.onsets) > 1000

@@ -47,10 +47,16 @@ class EpisodesMixin:
                                                       p.female[slots].astype(int)]
         t = self.streams["onset/time"].exponential(slots, w, 1.0 / np.maximum(hazard, 1e-12))
         p.onset_week[slots] = np.minimum(w + 1 + np.floor(t), NEVER).astype(np.int32)
+        self._onset_calendar.file(slots, p.onset_week[slots])
 
     def _onset(self, w: int) -> None:
         p = self.pop
-        due = kernels.onsets_due(p.onset_week[: p.n], p.state, w, p.scratch)
+        if self._onset_calendar.covers(w):
+            # those filed under this week whose onset still stands (not dead, not rescheduled)
+            due = self._onset_calendar.take(w)
+            due = due[(p.onset_week[due] == w) & (p.state[due] == State.WELL)]
+        else:  # stepped on past the run's end: look at everyone
+            due = np.flatnonzero((p.onset_week[: p.n] == w) & (p.state[: p.n] == State.WELL))
         if len(due):
             cum = np.cumsum(self.cond.onset_per_week, axis=0)[:, p.age_band[due],
                                                               p.female[due].astype(int)]

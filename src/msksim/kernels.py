@@ -334,14 +334,21 @@ def row_sums(a):
 
 
 @njit(cache=True)
-def onsets_due(onset_week, state, week, scratch):
-    """Slots of the well whose next episode starts this week, in order (`onset_week` covers
-    the slots in use; `scratch`: working space at least that long)."""
-    n = 0
-    for i in range(len(onset_week)):
-        scratch[n] = i
-        n += (onset_week[i] == week) & (state[i] == _WELL)
-    return scratch[:n].copy()
+def file_by_week(table, count, slots, weeks, first_week, start):
+    """Append each of `slots[start:]` to its week's row of `table` (row k: week
+    `first_week + k`; `count[k]` of it in use); weeks outside the table are skipped. Stops at
+    the first slot whose row is full and returns its index (the caller makes room and goes on
+    from there); returns len(slots) when all are filed."""
+    n_weeks, room = table.shape
+    for i in range(start, len(slots)):
+        k = np.int64(weeks[i]) - first_week
+        if 0 <= k < n_weeks:
+            c = count[k]
+            if c == room:
+                return i
+            table[k, c] = slots[i]
+            count[k] = c + 1
+    return len(slots)
 
 
 @njit(cache=True)

@@ -39,6 +39,7 @@ from .services import ServicesMixin
 from .timeline import RTT_STANDARD_WEEKS, WEEKS_PER_YEAR
 from .valuation import ValuationMixin
 from .waiting_lists import WaitingListsMixin
+from .week_calendar import WeekCalendar
 
 #: how far ahead ward stays are laid out, in days (longer stays are cut at half a year)
 BED_DAYS_AHEAD = 26 * 7
@@ -133,6 +134,8 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
                                  for k in self.provider_keys}
         self._margin_per_consult = np.zeros(len(self.provider_keys))
         self._init_levers()
+        #: each well person filed under the week of their next episode's onset
+        self._onset_calendar = WeekCalendar(self.week, self.end_week)
         self._build_practices()
         self._build_population()
         #: living adults by deprivation quintile, kept up to date by deaths and arrivals
