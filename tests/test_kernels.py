@@ -1,7 +1,7 @@
 """The compiled kernels (kernels.py) against plain numpy versions of the same steps, written
-here as the reference: equal bit for bit on random populations. (The random draws, theatre
-booking and the decision rule's kernels are tested in test_rng, test_theatres and
-test_decisions.)"""
+here as the reference: equal bit for bit on random populations; and the onset week calendar
+against a plain record and a scan of everyone. (The random draws, theatre booking and the
+decision rule's kernels are tested in test_rng, test_theatres and test_decisions.)"""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ class WeekCalendar:
                 self._table = table
 
     def covers(self, week: int) -> bool:
+        """Whether `week` has a row (the run's weeks, warm-up included)."""
         return 0 <= int(week) - self.first_week < len(self._count)
 
     def take(self, week: int) -> np.ndarray:
