@@ -60,6 +60,13 @@ def uniform(slots, key, counter):
 _WELL, _SELF_CARE, _WAITING_SURGERY, _RECOVERING, _GONE = 0, 1, 4, 5, 6
 
 
+@njit(cache=True, inline="always")
+def _has_episode(state):
+    """Neither well nor gone, in one comparison (WELL wraps round to 255; relies on WELL and
+    GONE being the first and last states): 1 or 0, to advance a branch-free output index."""
+    return np.uint8(state) - np.uint8(1) < np.uint8(_GONE - 1)
+
+
 @njit(cache=True)
 def active(state):
     """Slots whose state is neither well nor gone (everyone with an episode), in order."""
@@ -67,7 +74,7 @@ def active(state):
     n = 0
     for i in range(len(state)):  # branch-free: write every slot, advance past the kept ones
         out[n] = i
-        n += np.uint8(state[i]) - np.uint8(1) < np.uint8(_GONE - 1)  # WELL wraps to 255
+        n += _has_episode(state[i])
     return out[:n].copy()
 
 
@@ -78,7 +85,7 @@ def still_active(slots, state):
     n = 0
     for i in range(len(slots)):
         out[n] = slots[i]
-        n += np.uint8(state[slots[i]]) - np.uint8(1) < np.uint8(_GONE - 1)
+        n += _has_episode(state[slots[i]])
     return out[:n].copy()
 
 
@@ -238,17 +245,26 @@ def _row_sum(a, i):
     return s
 
 
+@njit(cache=True, inline="always")
+def _row_max(a, i):
+    """np.max of row i of a 2-d array: the largest, or the first nan if there is one."""
+    top = a[i, 0]
+    for j in range(1, a.shape[1]):
+        x = a[i, j]
+        if (x > top or np.isnan(x)) and not np.isnan(top):
+            top = x
+    return top
+
+
 @njit(cache=True)
 def scaled_from_row_max(value, scale):
     """value / scale less each row's largest (the logit's exponent before exp)."""
     k, n = value.shape
     z = np.empty((k, n))
     for i in range(k):
-        top = value[i, 0] / scale
         for j in range(n):
             z[i, j] = value[i, j] / scale
-            if z[i, j] > top or np.isnan(z[i, j]):  # np.max: the largest, or nan if any
-                top = z[i, j] if not np.isnan(top) else top
+        top = _row_max(z, i)
         for j in range(n):
             z[i, j] -= top
     return z
@@ -312,12 +328,7 @@ def row_max_and_shifted(value, scale):
     top = np.empty(k)
     z = np.empty((k, n))
     for i in range(k):
-        t = value[i, 0]
-        for j in range(1, n):
-            x = value[i, j]
-            if x > t or np.isnan(x):
-                t = x if not np.isnan(t) else t
-        top[i] = t
+        t = top[i] = _row_max(value, i)
         for j in range(n):
             x = value[i, j]
             z[i, j] = -np.inf if x == -np.inf else (x - t) / scale
@@ -375,7 +386,7 @@ def week_census(state, recover_week, condition, eq5d, eq5d_norm, qaly_loss, drif
     na = 0
     for i in range(n):  # branch-free, as `active`
         act[na] = i
-        na += np.uint8(state[i]) - np.uint8(1) < np.uint8(_GONE - 1)
+        na += _has_episode(state[i])
     ends = np.empty(na, dtype=np.int64)
     loss = np.empty(na, dtype=np.float32)
     due = np.empty(na, dtype=np.int64)

@@ -211,7 +211,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         if (w + 1) % self.cfg.behaviour.adaptation.interval_weeks == 0:
             self._adapt(w)
         self._record_levers(w)
-        self._record_week(w, len(act), by_state)
+        self._record_week(w, by_state)
         self.week += 1
         if self.week >= self.end_week:
             self.running = False
@@ -327,16 +327,16 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
             rec.add_counts(metric, counts, names, "service")
         return by_state
 
-    def _record_week(self, w: int, n_active: int, by_state: np.ndarray) -> None:
-        """Stocks at the end of the week: `n_active` people with an episode, `by_state` of
-        them in each state."""
+    def _record_week(self, w: int, by_state: np.ndarray) -> None:
+        """Stocks at the end of the week; `by_state`: how many people with an episode are in
+        each state."""
         p, rec = self.pop, self.recorder
         alive = int(self._adults_by_imd.sum())
         rec.add("n_adults", alive)
         for q, n in enumerate(self._adults_by_imd, start=1):
             rec.add("n_adults_imd", int(n), imd_quintile=str(q))
         states = by_state.copy()
-        states[State.WELL] = alive - n_active
+        states[State.WELL] = alive - int(by_state.sum())
         states[State.GONE] = p.n - alive
         for st in State:
             rec.add("n_people", int(states[st]), state=st.name.lower())

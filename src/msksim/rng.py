@@ -57,6 +57,14 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
     return np.minimum(u, _BELOW_ONE, out=u)
 
 
+def _counters(week: int, first_draw: int, n_draws: int) -> np.ndarray:
+    """The counters of draws first_draw.. for a week (uint64; the product wraps at 64 bits,
+    done on Python ints to stay exact)."""
+    base = (int(week) + (1 << 20)) * MAX_DRAWS + int(first_draw)
+    return np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
+                    dtype=np.uint64)
+
+
 class Stream:
     """One named stream. `uniform(slots, week)` gives each slot its own U(0,1) for that week."""
 
@@ -67,16 +75,13 @@ class Stream:
     def uniform(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         if not 0 <= draw < MAX_DRAWS:
             raise ValueError(f"draw must be in [0, {MAX_DRAWS}); got {draw}")
-        # the counter's product wraps at 64 bits, done on Python ints to stay exact
-        counter = np.uint64(((int(week) + (1 << 20)) * MAX_DRAWS + int(draw))
-                            * int(_GOLDEN) & _MASK)
         slots = np.asarray(slots)  # any shape, as the numpy version allowed
-        return kernels.uniform(slots.reshape(-1), self.key, counter).reshape(slots.shape)
+        return kernels.uniform(slots.reshape(-1), self.key,
+                               _counters(week, draw, 1)[0]).reshape(slots.shape)
 
     def uniform_reference(self, slots: np.ndarray, week: int, draw: int = 0) -> np.ndarray:
         """`uniform` in plain numpy (the compiled kernel's reference, kept for the tests)."""
-        counter = np.uint64(((int(week) + (1 << 20)) * MAX_DRAWS + int(draw))
-                            * int(_GOLDEN) & _MASK)
+        counter = _counters(week, draw, 1)[0]
         x = np.array(slots, dtype=np.uint64)  # a copy: mixed in place below
         x *= _GOLDEN
         x += self.key
@@ -90,16 +95,12 @@ class Stream:
         `uniform(slots, week, draw=j)` bit for bit): the slot's own mix is done once."""
         if not 0 < n_draws <= MAX_DRAWS:
             raise ValueError(f"n_draws must be in [1, {MAX_DRAWS}]; got {n_draws}")
-        base = (int(week) + (1 << 20)) * MAX_DRAWS
-        counters = np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
-                            dtype=np.uint64)
-        return kernels.uniforms(np.asarray(slots).reshape(-1), self.key, counters)
+        return kernels.uniforms(np.asarray(slots).reshape(-1), self.key,
+                                _counters(week, 0, n_draws))
 
     def uniforms_reference(self, slots: np.ndarray, week: int, n_draws: int) -> np.ndarray:
         """`uniforms` in plain numpy (the compiled kernel's reference, kept for the tests)."""
-        base = (int(week) + (1 << 20)) * MAX_DRAWS
-        counters = np.array([(base + d) * int(_GOLDEN) & _MASK for d in range(n_draws)],
-                            dtype=np.uint64)
+        counters = _counters(week, 0, n_draws)
         x = np.array(slots, dtype=np.uint64).reshape(-1, 1)
         x *= _GOLDEN
         x += self.key
