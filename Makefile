@@ -49,8 +49,9 @@ chromium:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-# timings, never part of the tests: one run's speed (each payment rule, 100k-3M adults, against
-# plain Mesa) and the app's lever-to-chart latency; add --record to speed.py to keep the tables
+# timings, never part of the tests: one run's speed (each payment rule, 100k-3M adults, a cost per
+# week against a cost per person-week, plain Mesa) and the app's lever-to-chart latency; add
+# --record to speed.py to keep the tables
 bench: $(STAMP) chromium
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/app_latency.py

@@ -1,7 +1,8 @@
 """How fast one run is: the default city under each payment rule, larger populations, and a
 plain-Mesa model of the same core pathway.
 
-    .venv/bin/python benchmarks/speed.py [--repeats 3] [--cases city,population,mesa]
+    .venv/bin/python benchmarks/speed.py [--repeats 3]
+                                         [--cases city,population,split,mesa]
                                          [--record]
 
 Cases (each measurement in a fresh process, so its peak memory is its own):
@@ -9,6 +10,10 @@ Cases (each measurement in a fresh process, so its peak memory is its own):
               years (six simulated years), under each payment rule
   population  the same city scaled to 100k, 300k, 1M and 3M adults, Payment by Results; the
               figure to watch is the time per simulated person-year, which should not grow
+  split       where a run's time goes: the city at 10k to 1M adults, building and running timed
+              apart; a straight line through run time against adults splits the run into a
+              cost per week whatever the city's size (Python and numpy calls) and a cost per
+              person-week (the array work), and says what each contributes at the default city
   mesa        msksim at 100k adults against benchmarks/mesa_reference.py (one Mesa Agent per
               person, the core pathway only) at 100k, both over six simulated years, in
               alternating order within this run; the ratio is Mesa's time over msksim's. msksim
@@ -98,6 +103,23 @@ def _one_msksim(rule: str, adults: int | None, core: bool = False) -> dict:
             "operations_a_year": ops / cfg.run.scale, "peak_mb": _peak_mb()}
 
 
+def _one_split(adults: int) -> dict:
+    """Build and run the default city at `adults`, timing the two apart (imports excluded)."""
+    from msksim.config import load_config
+    from msksim.model import MSKModel
+
+    cfg = load_config()
+    run = {"years": YEARS, "warmup_weeks": WARMUP_WEEKS,
+           "scale": adults / cfg.population.registered_adults}
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=run)})
+    t0 = time.perf_counter()
+    model = MSKModel(cfg, "pbr")
+    t1 = time.perf_counter()
+    model.run()
+    t2 = time.perf_counter()
+    return {"build_s": t1 - t0, "run_s": t2 - t1, "weeks": model.week - model._first_week}
+
+
 def _one_mesa(adults: int) -> dict:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from mesa_reference import run_reference
@@ -179,8 +201,50 @@ def case_mesa(repeats: int, say) -> list[str]:
             f"on the same core pathway (ratios of medians, same run)."]
 
 
+SPLIT_POPULATIONS = (10_000, 30_000, 100_000, 300_000, 1_000_000)
+
+
+def case_split(repeats: int, say) -> list[str]:
+    import numpy as np
+
+    from msksim.config import load_config
+
+    default = load_config().population.registered_adults
+    pops = sorted({*SPLIT_POPULATIONS, default})
+    lines = ["| adults | build (median) | run (median) | run per simulated week |",
+             "| --- | --- | --- | --- |"]
+    build, run = [], []
+    for adults in pops:
+        rows = [_measure("split", adults=adults) for _ in range(repeats)]
+        b, r, weeks = _median(rows, "build_s"), _median(rows, "run_s"), rows[0]["weeks"]
+        build.append(b)
+        run.append(r)
+        say(f"split {adults:,}: build {b:.2f} s, run {r:.2f} s")
+        label = f"{adults:,}" + (" (default city)" if adults == default else "")
+        lines.append(f"| {label} | {b:.2f} s | {r:.2f} s | {1000 * r / weeks:.1f} ms |")
+    # run = fixed + per_person × adults, by least squares over the populations
+    x = np.column_stack([np.ones(len(pops)), np.asarray(pops, dtype=float)])
+    (fixed_s, per_adult_s), *_ = np.linalg.lstsq(x, np.asarray(run), rcond=None)
+    worst = max(abs(fixed_s + per_adult_s * a - r) / r for a, r in zip(pops, run, strict=True))
+    i = pops.index(default)
+    people_s = per_adult_s * default
+    lines += [
+        "", f"A straight line through run time against adults (least squares; the furthest "
+        f"population is {100 * worst:.0f}% from it):",
+        f"- **{1000 * fixed_s / weeks:.1f} ms a simulated week whatever the city's size** "
+        f"({fixed_s:.2f} s a run): the week's Python and numpy calls;",
+        f"- **{1e9 * per_adult_s / weeks:.1f} ns a person-week**: the array work, which grows "
+        f"with the city.",
+        "", f"At the default city ({default:,} adults): building {build[i]:.2f} s, the week's "
+        f"calls {fixed_s:.2f} s and the array work {people_s:.2f} s, against "
+        f"{build[i] + run[i]:.2f} s measured."]
+    return lines
+
+
 CASES = {"city": ("Default city, six simulated years, each payment rule", case_city),
          "population": ("Populations, Payment by Results, six simulated years", case_population),
+         "split": ("Where a run's time goes: a cost per week and a cost per person-week",
+                   case_split),
          "mesa": ("Against a plain-Mesa model of the core pathway", case_mesa)}
 
 
@@ -201,7 +265,7 @@ def git_sha() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--cases", default="city,population,mesa")
+    ap.add_argument("--cases", default="city,population,split,mesa")
     ap.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     a = ap.parse_args()
     chosen = [c.strip() for c in a.cases.split(",") if c.strip()]
