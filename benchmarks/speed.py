@@ -1,5 +1,5 @@
-"""How fast one run is: the default city under each payment rule, larger populations, and a
-plain-Mesa model of the same core pathway.
+"""How fast one run is: the default city under each payment rule, larger populations, where a
+run's time goes, and a plain-Mesa model of the same core pathway.
 
     .venv/bin/python benchmarks/speed.py [--repeats 3]
                                          [--cases city,population,split,mesa]
@@ -82,10 +82,10 @@ def core_pathway(cfg):
         k: v.model_dump() for k, v in services.items()}})
 
 
-def _one_msksim(rule: str, adults: int | None, core: bool = False) -> dict:
-    """Build and run one model in this process; wall seconds and peak memory."""
+def _city(adults: int | None, core: bool = False):
+    """The default city (its core pathway with `core`) over six simulated years, scaled to
+    `adults` (None: as it is)."""
     from msksim.config import load_config
-    from msksim.run import run_once
 
     cfg = load_config()
     if core:
@@ -93,7 +93,14 @@ def _one_msksim(rule: str, adults: int | None, core: bool = False) -> dict:
     run = {"years": YEARS, "warmup_weeks": WARMUP_WEEKS}
     if adults is not None:
         run["scale"] = adults / cfg.population.registered_adults
-    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=run)})
+    return cfg.model_copy(update={"run": cfg.run.model_copy(update=run)})
+
+
+def _one_msksim(rule: str, adults: int | None, core: bool = False) -> dict:
+    """Build and run one model in this process; wall seconds and peak memory."""
+    from msksim.run import run_once
+
+    cfg = _city(adults, core)
     t0 = time.perf_counter()
     result = run_once(cfg, rule)
     wall = time.perf_counter() - t0
@@ -105,19 +112,16 @@ def _one_msksim(rule: str, adults: int | None, core: bool = False) -> dict:
 
 def _one_split(adults: int) -> dict:
     """Build and run the default city at `adults`, timing the two apart (imports excluded)."""
-    from msksim.config import load_config
     from msksim.model import MSKModel
 
-    cfg = load_config()
-    run = {"years": YEARS, "warmup_weeks": WARMUP_WEEKS,
-           "scale": adults / cfg.population.registered_adults}
-    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=run)})
+    cfg = _city(adults)
     t0 = time.perf_counter()
     model = MSKModel(cfg, "pbr")
     t1 = time.perf_counter()
     model.run()
     t2 = time.perf_counter()
-    return {"build_s": t1 - t0, "run_s": t2 - t1, "weeks": model.week - model._first_week}
+    return {"build_s": t1 - t0, "run_s": t2 - t1,
+            "weeks": model.end_week + cfg.run.warmup_weeks}
 
 
 def _one_mesa(adults: int) -> dict:
