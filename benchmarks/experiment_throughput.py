@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from msksim.experiment import run_experiment
+from msksim.io import atomic_write
 
 SPEC = """\
 name: throughput
@@ -75,7 +76,8 @@ def _record(path: Path, row: str) -> None:
                 at += 1
             break
     lines.insert(at, row)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"  # the whole file rewritten: never left half-written
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -68,25 +68,21 @@ def test_consulters_by_condition_count_each_person_once_per_condition(small_cfg)
     about: so over the conditions they add up to at least the consulters (people) and at most
     the consultations, and someone consulting about two conditions in a year counts under both."""
     from msksim.model import MSKModel
-    from msksim.population import State
 
     seen: set[tuple[int, int, int]] = set()  # (slot, condition, year) consulted about
 
     class Watched(MSKModel):
-        def _gp_consultations(self, act, w):
-            p = self.pop
-            due = act[(p.state[act] == State.SELF_CARE) & (p.next_week[act] <= w)]
-            seen.update((int(s), int(p.condition[s]), w // 52) for s in due)
-            super()._gp_consultations(act, w)
+        def _gp_consultations(self, due, w):
+            seen.update((int(s), int(self.pop.condition[s]), w // 52) for s in due)
+            super()._gp_consultations(due, w)
 
     model = Watched(small_cfg(seed=4), "pbr")
-    totals = {"people": 0.0, "by_condition": 0.0, "consultations": 0.0}
+    metrics = {"people": "new_gp_consulters", "by_condition": "new_gp_condition_consulters",
+               "consultations": "new_gp_consultations"}
+    totals = dict.fromkeys(metrics, 0.0)
     while model.running:
         model.step()
-        for k, v in model.recorder.last.items():
-            for key, metric in (("people", "new_gp_consulters"),
-                                ("by_condition", "new_gp_condition_consulters"),
-                                ("consultations", "new_gp_consultations")):
-                totals[key] += v if k[0] == metric else 0.0
+        for key, metric in metrics.items():
+            totals[key] += model.recorder.last_total(metric)
     assert totals["by_condition"] == len(seen)  # each (person, condition, year) once
     assert totals["people"] < totals["by_condition"] <= totals["consultations"]

@@ -31,6 +31,23 @@ DISCHARGE, FOLLOW_UP, LIST = 0, 1, 2
 class ClinicsMixin:
     """Outpatient clinics for `MSKModel`."""
 
+    def _init_clinics(self) -> None:
+        """Each clinic's fixed settings, by service (0 at services that are not clinics)."""
+        n_svc = len(self.pathway.names)
+        #: weeks to a clinic's next follow-up appointment
+        self._follow_up_interval_weeks = np.zeros(n_svc, dtype=np.int32)
+        #: the activities billed for a first and a follow-up attendance (indices)
+        self._first_activity = np.zeros(n_svc, dtype=np.int64)
+        self._follow_up_activity = np.zeros(n_svc, dtype=np.int64)
+        #: share of first attendances with an X-ray or MRI requested
+        self._imaging_share_at_first = np.zeros(n_svc)
+        for s in self.pathway.of_kind("outpatient"):
+            scfg, spec = self.cfg.services[self.pathway.names[s]], self.pathway.specialty[s]
+            self._follow_up_interval_weeks[s] = scfg.follow_up_interval_weeks
+            self._first_activity[s] = self._act_index[f"first:{spec}"]
+            self._follow_up_activity[s] = self._act_index[f"follow_up:{spec}"]
+            self._imaging_share_at_first[s] = scfg.imaging_share_at_first
+
     def _outpatient_clinics(self, w: int) -> None:
         """Attendances at every clinic up to its capacity, then all their outcomes at once."""
         clinics = self.pathway.of_kind("outpatient")
@@ -50,17 +67,10 @@ class ClinicsMixin:
                for s in clinics]
         f_svc = np.repeat(np.asarray(clinics, dtype=np.int64), [len(f) for f in first])
         first, f_svc = self._did_not_attend_at(np.concatenate(first), f_svc, clinics, w)
-        first_act = np.zeros(n_svc, dtype=np.int64)
-        follow_up_act = np.zeros(n_svc, dtype=np.int64)
-        imaging_share = np.zeros(n_svc)
-        for s in clinics:
-            spec = self.pathway.specialty[s]
-            first_act[s] = self._act_index[f"first:{spec}"]
-            follow_up_act[s] = self._act_index[f"follow_up:{spec}"]
-            imaging_share[s] = self.cfg.services[self.pathway.names[s]].imaging_share_at_first
-        self._activities(first, f_svc, first_act[f_svc])
+        self._activities(first, f_svc, self._first_activity[f_svc])
         # X-ray or MRI requested at a first assessment
-        imaged = self.streams["diagnostics/imaging"].uniform(first, w) < imaging_share[f_svc]
+        imaged = (self.streams["diagnostics/imaging"].uniform(first, w)
+                  < self._imaging_share_at_first[f_svc])
         self._activities(first[imaged], f_svc[imaged],
                          np.full(int(imaged.sum()), self._act_index["imaging"]), contact=False)
         n_imaged = np.bincount(f_svc[imaged], minlength=n_svc)
@@ -82,7 +92,7 @@ class ClinicsMixin:
         fu_svc = np.repeat(np.asarray(clinics, dtype=np.int64), [len(f) for f in due])
         due = np.concatenate(due)
         fu, fu_svc = self._did_not_attend_at(due, fu_svc, clinics, w, interval[fu_svc])
-        self._activities(fu, fu_svc, follow_up_act[fu_svc])
+        self._activities(fu, fu_svc, self._follow_up_activity[fu_svc])
         n_fu = np.bincount(fu_svc, minlength=n_svc)
         for s in clinics:
             self.recorder.add("new_follow_up_attendances", int(n_fu[s]),

@@ -109,10 +109,7 @@ class MSKModel(DemographyMixin, EpisodesMixin, ValuationMixin, ServicesMixin, Cl
         self._svc_provider = np.array([self.provider_keys.index(p)
                                        for p in self.pathway.provider], dtype=np.int64)
         self._act_index = {n: i for i, n in enumerate(self.activities.names)}
-        #: weeks to a clinic's next follow-up appointment, by service (0 where none)
-        self._follow_up_interval_weeks = np.array(
-            [getattr(cfg.services[n], "follow_up_interval_weeks", 0) for n in self.pathway.names],
-            dtype=np.int32)
+        self._init_clinics()
         # referral_source + 2 indexes these: -2 = GP, -1 = under care before the run started
         self._source_labels = [GP_NODE, "caseload_at_start"] + self.pathway.names
         self._deaths_week = np.zeros(0, dtype=np.int32)
